@@ -1,0 +1,98 @@
+# libkrun in C: one Makefile, out-of-tree build in $(BUILD). Components add rules in */*.mk.
+BUILD   ?= build
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+CC      ?= gcc
+V       ?= 0
+SAN     ?= 0
+Q       := $(if $(filter 1,$(V)),,@)
+
+WARN    := -Wall -Wextra -Werror -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
+           -Wshadow -Wvla
+CFLAGS  ?= -O2 -g
+comma := ,
+SANFLAGS := $(if $(filter 1,$(SAN)),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,)
+KRUN_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -Isrc -Iinclude -fPIC -fvisibility=hidden \
+           -MMD -MP $(SANFLAGS) $(CFLAGS)
+KRUN_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LIBS    := -lpthread -ldl
+
+SONAME  := libkrun.so.1
+VERSION := 1.0.0
+
+LIB_SRCS := $(sort $(shell find src -name '*.c'))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/common/init_blob.o
+CORE_LIB := $(BUILD)/libkrun-core.a
+
+all: lib tools
+
+# Components append to these.
+TOOLS :=
+TEST_BINS :=
+CHECK_DEPS :=
+
+include $(sort $(wildcard */*.mk tests/*/*.mk))
+
+lib: $(BUILD)/$(SONAME) $(BUILD)/libkrun.pc
+tools: $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(KRUN_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/src/common/init_blob.o: src/common/init_blob.S $(BUILD)/init.krun
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -c -DINIT_BLOB_PATH='"$(BUILD)/init.krun"' $< -o $@
+
+$(CORE_LIB): $(LIB_OBJS)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/$(SONAME): $(CORE_LIB) src/api/libkrun.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/api/libkrun.map \
+		-Wl,--whole-archive $(CORE_LIB) -Wl,--no-whole-archive $(KRUN_LDFLAGS) $(LIBS) -o $@
+	$(Q)ln -sf $(SONAME) $(BUILD)/libkrun.so
+
+$(BUILD)/libkrun.pc: Makefile
+	@mkdir -p $(BUILD)
+	$(Q)printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: libkrun\nDescription: %s\nVersion: %s\nLibs: -L$${libdir} -lkrun\nCflags: -I$${includedir}\n' \
+		"$(PREFIX)" "$(LIBDIR)" "$(INCDIR)" "Run a program in a KVM microVM" "$(VERSION)" > $@
+
+# Unit tests: every tests/unit/test_*.c is one binary linked with the core archive.
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+TEST_BINS += $(UNIT_BINS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(KRUN_CFLAGS) -Itests/unit $< $(CORE_LIB) $(KRUN_LDFLAGS) $(LIBS) -o $@
+
+tests: $(TEST_BINS)
+
+deps:
+	$(Q)scripts/deps.sh build kernel test tcg
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory all tests $(CHECK_DEPS)
+	$(Q)BUILD=$(BUILD) tests/run.sh
+
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all tests $(CHECK_DEPS)
+	$(Q)BUILD=build-asan tests/run.sh
+
+install: lib
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 0755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkrun.so
+	install -m 0644 include/libkrun.h $(DESTDIR)$(INCDIR)/libkrun.h
+	install -m 0644 $(BUILD)/libkrun.pc $(DESTDIR)$(LIBDIR)/pkgconfig/libkrun.pc
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+.PHONY: all lib tools tests deps check check-asan install clean
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,71 @@
+/*
+ * A virtio device, independent of its transport. Device code (console, fs, vsock, balloon)
+ * sees queues, guest memory and an event loop; the transport (virtio-mmio in our VMM, or a
+ * vhost-user backend for QEMU) fills those in and tells the device when to start and stop.
+ */
+#ifndef KRUN_VIRTIO_DEVICE_H
+#define KRUN_VIRTIO_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/evloop.h"
+#include "virtio/virtq.h"
+#include "vmm/gmem.h"
+
+#define VIRTIO_DEV_MAX_QUEUES 8
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+	const char *name;
+	uint32_t device_id;         /* virtio 1.2 section 5 */
+	uint64_t features;          /* device-specific offer; VERSION_1 etc. are added by the transport */
+	uint16_t num_queues;
+	uint16_t queue_max_size;
+	/* Driver accepted features and made the queues ready (DRIVER_OK). 0 or -errno. */
+	int (*activate)(struct virtio_dev *dev);
+	/* The driver kicked queue q (runs on the event loop thread). */
+	void (*queue_notify)(struct virtio_dev *dev, unsigned int q);
+	/* Stop using the queues; the transport resets them afterwards. */
+	void (*reset)(struct virtio_dev *dev);
+	/* Config space writes the device cares about (reads come from dev->config). */
+	void (*config_write)(struct virtio_dev *dev, uint32_t offset, const void *data, uint32_t len);
+	void (*destroy)(struct virtio_dev *dev);
+};
+
+struct virtio_dev_transport {
+	/* Raise the used-buffer interrupt for queue q (irqfd in-process, call fd in vhost-user). */
+	void (*signal_queue)(struct virtio_dev *dev, unsigned int q);
+	void (*signal_config)(struct virtio_dev *dev);
+	/* The device hit a driver error it cannot recover from (sets DEVICE_NEEDS_RESET). */
+	void (*needs_reset)(struct virtio_dev *dev);
+	void *opaque;
+};
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	void *priv;                 /* the device's own state */
+	uint8_t *config;            /* device config space, owned by the device */
+	uint32_t config_size;
+	uint64_t driver_features;   /* negotiated, valid from activate on */
+	const struct gmem *mem;     /* valid from activate on */
+	struct evloop *loop;        /* the I/O thread's loop, set by the transport before activate */
+	struct virtq vqs[VIRTIO_DEV_MAX_QUEUES];
+	struct virtio_dev_transport transport;
+};
+
+static inline bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit)
+{
+	return (dev->driver_features >> bit) & 1;
+}
+
+/* Signal q if the driver wants it (event idx / NO_INTERRUPT). */
+void virtio_dev_notify_used(struct virtio_dev *dev, unsigned int q);
+/* A queue broke: mark the device for reset, never kill the process. */
+void virtio_dev_fail(struct virtio_dev *dev, const char *why);
+/* Frees the device and its private state via ops->destroy. */
+void virtio_dev_destroy(struct virtio_dev *dev);
+
+#endif

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Runs every test layer and prints one closing "N passed, N failed, N skipped" line.
+# A layer is a unit-test binary or a tests/<layer>/run.sh script; each prints lines
+# "PASS name", "FAIL name: why" or "SKIP name: why". Anything else is passed through.
+BUILD=${BUILD:-build}
+export BUILD
+cd "$(dirname "$0")/.." || exit 2
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+run_layer() {
+	local name=$1; shift
+	echo "== $name"
+	local start=$SECONDS out
+	out=$(mktemp)
+	"$@" > "$out" 2>&1
+	local rc=$?
+	grep -E '^(PASS|FAIL|SKIP) ' "$out"
+	cat "$out" >> "$log"
+	if [ "$rc" -ne 0 ] && ! grep -q "^FAIL " "$out"; then
+		echo "FAIL $name: exited with status $rc; last lines:" | tee -a "$log"
+		tail -n 20 "$out" | sed 's/^/    /'
+	fi
+	rm -f "$out"
+	echo "   ($name: $((SECONDS - start)) s)"
+}
+
+for t in "$BUILD"/tests/unit/test_*; do
+	[ -x "$t" ] && run_layer "unit/$(basename "$t")" "$t"
+done
+for layer in kernel guest fuse e2e; do
+	if [ -x "tests/$layer/run.sh" ]; then
+		run_layer "$layer" "tests/$layer/run.sh"
+	fi
+done
+
+pass=$(grep -c '^PASS ' "$log")
+fail=$(grep -c '^FAIL ' "$log")
+skip=$(grep -c '^SKIP ' "$log")
+if [ "$fail" -gt 0 ]; then
+	echo "Failures:"
+	grep '^FAIL ' "$log"
+fi
+if [ "$skip" -gt 0 ]; then
+	echo "Skipped:"
+	grep '^SKIP ' "$log"
+fi
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
