@@ -17,6 +17,13 @@
  *   KRUN_EXIT_PATH        write-only: init writes the program's status as decimal text
  *                         (exit code, or 128+signal) before it reboots the VM.
  * The init then calls reboot(RB_AUTOBOOT); with reboot=t and no reboot allowed, the VM ends.
+ *
+ * Standard streams: the console (hvc0, a tty) carries every stream whose host end is a
+ * terminal. A host stream that is not a terminal (pipe, file) gets its own virtio-console
+ * port (multiport, virtio 1.2 section 5.3.6) named KRUN_PORT_STDIN/STDOUT/STDERR, a plain
+ * byte stream: no line discipline, and the host closing it is EOF for the guest reader.
+ * The init looks the names up in /sys/class/virtio-ports/ and gives the program those ports
+ * as fds 0/1/2 where they exist, the console otherwise.
  */
 #ifndef KRUN_COMMON_KRUN_INIT_H
 #define KRUN_COMMON_KRUN_INIT_H
@@ -29,6 +36,10 @@
 #define KRUN_EXIT_NAME ".krun_exit_code"
 #define KRUN_EXIT_PATH "/.krun_exit_code"
 #define KRUN_OCI_CONFIG_PATH "/.krun_config.json"
+
+#define KRUN_PORT_STDIN "krun-stdin"
+#define KRUN_PORT_STDOUT "krun-stdout"
+#define KRUN_PORT_STDERR "krun-stderr"
 
 /* Guest kernel command line common to every transport (the VMM adds device entries). */
 #define KRUN_BASE_CMDLINE \
