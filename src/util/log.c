@@ -3,9 +3,17 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int current_level = LOG_LEVEL_WARN;
+static int log_fd = -1;
+
+void log_set_fd(int fd)
+{
+	__atomic_store_n(&log_fd, fd, __ATOMIC_RELAXED);
+}
 
 void log_set_level(enum log_level level)
 {
@@ -27,7 +35,8 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
-	int n;
+	int n, fd;
+	size_t len;
 
 	if (level == LOG_LEVEL_OFF || level > log_get_level())
 		return;
@@ -36,8 +45,13 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	if (n > 0 && (size_t)n < sizeof(line))
 		vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	/* One fputs per line so concurrent threads do not interleave mid-line. */
-	fprintf(stderr, "%s\n", line);
+	len = strnlen(line, sizeof(line) - 2);
+	line[len++] = '\n';
+	/* One write per line so concurrent threads do not interleave mid-line. */
+	fd = __atomic_load_n(&log_fd, __ATOMIC_RELAXED);
+	if (write(fd >= 0 ? fd : STDERR_FILENO, line, len) < 0) {
+		/* Nowhere left to report a failed log write. */
+	}
 }
 
 int log_ratelimit_ok(uint64_t *last_ns, unsigned int *burst)

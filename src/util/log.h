@@ -15,6 +15,8 @@ enum log_level {
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+/* Where messages go: an open fd, or -1 for stderr. The fd stays the caller's. */
+void log_set_fd(int fd);
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* For guest-triggerable messages: at most a few per second per call site. */

@@ -1,0 +1,192 @@
+/* krun_start_enter: a context becomes devices, a VM, and finally the process's exit status. */
+#include "api/api.h"
+#include "api/ctx.h"
+#include "api/launch_priv.h"
+#include "devices/console.h"
+#include "devices/fs/virtio_fs.h"
+#include "virtio/device.h"
+#include "vmm/vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOG_MODULE "start"
+#include "util/log.h"
+
+static bool env_true(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && !strcmp(v, "1");
+}
+
+/* Fail in a second with a reason instead of letting the guest crawl and crash for minutes. */
+static int check_host(const struct launch_spec *spec, bool allow_pvm)
+{
+	if (spec->kernel.source == VMM_KERNEL_FLAT && !spec->kernel.image) {
+		log_error("no guest kernel: libkrunfw.so.5 was not found (set KRUN_LIBKRUNFW to "
+			  "its path) and krun_set_kernel was not called");
+		return -ENOENT;
+	}
+	if (!allow_pvm && vmm_kvm_is_pvm()) {
+		log_error("/dev/kvm is PVM (software nested virtualization): a Linux guest cannot "
+			  "run on it; use a host with hardware KVM, or tcg_vm, or set "
+			  "KRUN_ALLOW_PVM=1 to try anyway");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* krun_setgid/krun_setuid: drop privileges once the configuration is resolved (gid first). */
+static int drop_privileges(const struct krun_ctx *c)
+{
+	int ret;
+
+	if (c->has_gid && setgid(c->gid) < 0) {
+		ret = -errno;
+		log_error("setgid(%u): %s", (unsigned int)c->gid, strerror(-ret));
+		return ret;
+	}
+	if (c->has_uid && setuid(c->uid) < 0) {
+		ret = -errno;
+		log_error("setuid(%u): %s", (unsigned int)c->uid, strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/* The console: stdin/stdout, or no input and a file for output (krun_set_console_output). */
+static int add_console(const struct launch_spec *spec, struct vmm_config *cfg)
+{
+	int in = STDIN_FILENO, out = STDOUT_FILENO, ret;
+
+	if (spec->console_output) {
+		in = -1;
+		out = open(spec->console_output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out < 0) {
+			ret = -errno;
+			log_error("console output %s: %s", spec->console_output, strerror(-ret));
+			return ret;
+		}
+	}
+	ret = virtio_console_create(in, out, &cfg->devices[cfg->nr_devices++]);
+	/* The device works on its own descriptions; the file's descriptor is ours to close. */
+	if (spec->console_output)
+		close(out);
+	return ret;
+}
+
+static int add_share(struct launch_spec *spec, unsigned int i, struct vmm_config *cfg)
+{
+	struct fs *fs;
+	int ret = launch_create_fs(spec, i, &fs);
+
+	if (ret) {
+		log_error("share %s (%s): %s", spec->shares[i].tag, spec->shares[i].host_path,
+			  strerror(-ret));
+		return ret;
+	}
+	/* The device owns fs from success on; on failure it is still ours. */
+	ret = virtio_fs_create(spec->shares[i].tag, fs, 1, &cfg->devices[cfg->nr_devices++]);
+	if (ret)
+		fs_destroy(fs);
+	return ret;
+}
+
+static int add_devices(struct launch_spec *spec, struct vmm_config *cfg)
+{
+	unsigned int i;
+	int ret;
+
+	if (1 + spec->nr_shares > VMM_MAX_DEVICES) {
+		log_error("too many shares (%u)", spec->nr_shares);
+		return -E2BIG;
+	}
+	ret = add_console(spec, cfg);
+	for (i = 0; i < spec->nr_shares && !ret; i++)
+		ret = add_share(spec, i, cfg);
+	return ret;
+}
+
+static void destroy_devices(struct vmm_config *cfg)
+{
+	unsigned int i;
+
+	for (i = 0; i < cfg->nr_devices; i++)
+		if (cfg->devices[i])
+			virtio_dev_destroy(cfg->devices[i]);
+	cfg->nr_devices = 0;
+}
+
+static void fill_config(const struct launch_spec *spec, bool allow_pvm, struct vmm_config *cfg)
+{
+	cfg->vcpus = spec->vcpus;
+	cfg->ram_bytes = spec->ram_bytes;
+	cfg->kernel = spec->kernel;
+	cfg->cmdline = spec->cmdline;
+	cfg->shutdown_eventfd = spec->shutdown_eventfd;
+	cfg->allow_pvm = allow_pvm;
+	cfg->linux_guest = true;
+}
+
+/* Everything up to vmm_run; on failure nothing is left behind but the spec. */
+static int prepare(struct krun_ctx *c, struct launch_spec *spec, struct vmm_config *cfg)
+{
+	bool allow_pvm = env_true("KRUN_ALLOW_PVM");
+	int ret = check_host(spec, allow_pvm);
+
+	if (!ret)
+		ret = drop_privileges(c);
+	if (!ret)
+		ret = add_devices(spec, cfg);
+	if (ret) {
+		destroy_devices(cfg);
+		return ret;
+	}
+	fill_config(spec, allow_pvm, cfg);
+	return 0;
+}
+
+/* The guest ran (orderly end, host stop, or vCPU fault): exit with what it reported. */
+static void __attribute__((noreturn)) finish(struct launch_spec *spec, int ret)
+{
+	int status = launch_exit_status(spec);
+
+	if (ret)
+		log_info("VM ended: %s; exit status %d", strerror(-ret), status);
+	launch_spec_free(spec);
+	exit(status);
+}
+
+int32_t krun_start_enter(uint32_t ctx_id)
+{
+	struct vmm_config cfg = { 0 };
+	struct launch_spec *spec;
+	struct krun_ctx *c = ctx_take(ctx_id);
+	int ret, user_efd;
+
+	if (!c)
+		return -ENOENT;
+	user_efd = c->shutdown_efd;
+	ret = launch_spec_from(c, &spec);
+	if (!ret) {
+		ret = prepare(c, spec, &cfg);
+		if (ret)
+			launch_spec_free(spec);
+	}
+	/* The caller may write to its eventfd while the VM runs: close it only on failure. */
+	ctx_destroy(c, !ret);
+	if (ret)
+		return ret;
+	ret = vmm_run(&cfg);
+	if (ret == 0 || ret == -EINTR || ret == -EFAULT)
+		finish(spec, ret);
+	log_error("could not start the VM: %s", strerror(-ret));
+	launch_spec_free(spec);
+	if (user_efd >= 0)
+		close(user_efd);
+	return ret;
+}
