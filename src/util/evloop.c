@@ -1,7 +1,12 @@
-/* epoll loop with deferred freeing so handlers may remove watches (their own or others'). */
+/*
+ * epoll loop with deferred freeing so handlers may remove watches (their own or others').
+ * add/modify/del may also be called from other threads: the list is locked, and a watch is
+ * freed only by the loop thread between rounds, so a handler being dispatched stays valid.
+ */
 #include "util/evloop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -20,6 +25,7 @@ struct evloop {
 	int epfd;
 	int stopfd;
 	bool stopping;
+	pthread_mutex_t lock;
 	struct watch *watches;
 };
 
@@ -30,6 +36,7 @@ struct evloop *evloop_create(void)
 
 	if (!loop)
 		return NULL;
+	pthread_mutex_init(&loop->lock, NULL);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	loop->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (loop->epfd < 0 || loop->stopfd < 0 ||
@@ -64,6 +71,7 @@ void evloop_destroy(struct evloop *loop)
 		close(loop->epfd);
 	if (loop->stopfd >= 0)
 		close(loop->stopfd);
+	pthread_mutex_destroy(&loop->lock);
 	free(loop);
 }
 
@@ -80,43 +88,55 @@ int evloop_add(struct evloop *loop, int fd, uint32_t events, evloop_fn fn, void 
 	struct watch *w;
 	struct epoll_event ev = { .events = events };
 
+	int err = 0;
+
 	if (fd < 0 || !fn)
 		return -EINVAL;
-	if (find(loop, fd))
-		return -EEXIST;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
+	pthread_mutex_lock(&loop->lock);
 	*w = (struct watch){ .fd = fd, .fn = fn, .opaque = opaque, .next = loop->watches };
 	ev.data.ptr = w;
-	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		int err = -errno;
+	if (find(loop, fd))
+		err = -EEXIST;
+	else if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		err = -errno;
+	else
+		loop->watches = w;
+	pthread_mutex_unlock(&loop->lock);
+	if (err)
 		free(w);
-		return err;
-	}
-	loop->watches = w;
-	return 0;
+	return err;
 }
 
 int evloop_modify(struct evloop *loop, int fd, uint32_t events)
 {
-	struct watch *w = find(loop, fd);
 	struct epoll_event ev = { .events = events };
+	struct watch *w;
+	int err = -ENOENT;
 
-	if (!w)
-		return -ENOENT;
-	ev.data.ptr = w;
-	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	pthread_mutex_lock(&loop->lock);
+	w = find(loop, fd);
+	if (w) {
+		ev.data.ptr = w;
+		err = epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&loop->lock);
+	return err;
 }
 
 void evloop_del(struct evloop *loop, int fd)
 {
-	struct watch *w = find(loop, fd);
+	struct watch *w;
 
-	if (!w)
-		return;
-	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
-	w->dead = true;
+	pthread_mutex_lock(&loop->lock);
+	w = find(loop, fd);
+	if (w) {
+		epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+		__atomic_store_n(&w->dead, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&loop->lock);
 }
 
 int evloop_run(struct evloop *loop)
@@ -132,10 +152,12 @@ int evloop_run(struct evloop *loop)
 		}
 		for (int i = 0; i < n; i++) {
 			struct watch *w = events[i].data.ptr;
-			if (w && !w->dead)
+			if (w && !__atomic_load_n(&w->dead, __ATOMIC_ACQUIRE))
 				w->fn(w->opaque, events[i].events);
 		}
+		pthread_mutex_lock(&loop->lock);
 		free_watches(loop, false);
+		pthread_mutex_unlock(&loop->lock);
 	}
 	return 0;
 }
