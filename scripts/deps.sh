@@ -5,7 +5,7 @@ set -e
 pkgs=""
 for group in "$@"; do
 	case "$group" in
-	build)  pkgs="$pkgs gcc make libc6-dev binutils pkg-config" ;;
+	build)  pkgs="$pkgs gcc make libc6-dev binutils pkg-config musl-tools" ;;
 	kernel) pkgs="$pkgs linux-source-6.1 flex bison libelf-dev libssl-dev bc xz-utils" ;;
 	test)   pkgs="$pkgs busybox-static fuse3 bindfs python3 clang libclang-rt-14-dev cpio" ;;
 	tcg)    pkgs="$pkgs qemu-system-x86" ;;

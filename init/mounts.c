@@ -1,0 +1,121 @@
+/* Mounts the kernel file systems (only on existing mount points) and the mapped volumes. */
+#include "mounts.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+struct fs {
+	const char *type;
+	const char *path;
+	unsigned long flags;
+	const char *data;
+	bool required;
+};
+
+/* Order matters: /dev/pts and /dev/shm live on the /dev mounted just before them. */
+static const struct fs system_fs[] = {
+	{ "proc", "/proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, true },
+	{ "sysfs", "/sys", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, true },
+	{ "cgroup2", "/sys/fs/cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, false },
+	{ "devtmpfs", "/dev", MS_NOSUID, "mode=0755", true },
+	{ "devpts", "/dev/pts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", false },
+	{ "tmpfs", "/dev/shm", MS_NOSUID | MS_NODEV, "mode=1777", false },
+	{ "tmpfs", "/tmp", MS_NOSUID | MS_NODEV, "mode=1777", false },
+	{ "tmpfs", "/run", MS_NOSUID | MS_NODEV, "mode=0755", false },
+};
+
+static bool is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Entries the kernel's devtmpfs lacks but programs expect; /dev is ours, not the user's. */
+static void populate_dev(void)
+{
+	static const char *const links[][2] = {
+		{ "/proc/self/fd", "/dev/fd" }, { "/proc/self/fd/0", "/dev/stdin" },
+		{ "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
+		{ "pts/ptmx", "/dev/ptmx" },
+	};
+
+	if (mkdir("/dev/pts", 0755) && errno != EEXIST)
+		log_debug("mkdir /dev/pts: %m");
+	if (mkdir("/dev/shm", 01777) && errno != EEXIST)
+		log_debug("mkdir /dev/shm: %m");
+	/* devtmpfs normally has /dev/ptmx; the link only fills in when it does not. */
+	for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+		if (symlink(links[i][0], links[i][1]) && errno != EEXIST)
+			log_debug("symlink %s: %m", links[i][1]);
+}
+
+int mounts_system(void)
+{
+	for (size_t i = 0; i < sizeof(system_fs) / sizeof(system_fs[0]); i++) {
+		const struct fs *fs = &system_fs[i];
+		if (!is_dir(fs->path)) {
+			log_debug("no mount point %s, %s not mounted", fs->path, fs->type);
+			continue;
+		}
+		if (mount(fs->type, fs->path, fs->type, fs->flags, fs->data)) {
+			int err = errno;
+			log_error("%s: mount %s on %s: %m", fs->required ? "error" : "warning",
+				  fs->type, fs->path);
+			if (fs->required)
+				return -err;
+			continue;
+		}
+		log_debug("mounted %s on %s", fs->type, fs->path);
+		if (!strcmp(fs->path, "/dev"))
+			populate_dev();
+	}
+	return 0;
+}
+
+/* mkdir -p; existing directories are fine. */
+static int make_path(const char *path)
+{
+	char buf[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p != '/' && *p)
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		if (!c)
+			return is_dir(buf) ? 0 : -ENOTDIR;
+		*p = c;
+	}
+}
+
+int mounts_volumes(const struct config *c)
+{
+	for (size_t i = 0; i < c->nmounts; i++) {
+		const struct config_mount *m = &c->mounts[i];
+		int r = make_path(m->path);
+		if (r) {
+			log_error("cannot create mount point %s: %s", m->path, strerror(-r));
+			return r;
+		}
+		if (mount(m->tag, m->path, "virtiofs", 0, NULL)) {
+			r = -errno;
+			log_error("mount virtio-fs %s on %s: %m", m->tag, m->path);
+			return r;
+		}
+		log_debug("mounted virtio-fs %s on %s", m->tag, m->path);
+	}
+	return 0;
+}
