@@ -15,7 +15,8 @@ run_layer() {
 	out=$(mktemp)
 	"$@" > "$out" 2>&1
 	local rc=$?
-	grep -E '^(PASS|FAIL|SKIP) ' "$out"
+	# Verdict lines, plus the indented diagnostics a layer prints right after a FAIL.
+	awk '/^(PASS|SKIP) /{f=0; print; next} /^FAIL /{f=1; print; next} f && /^[ \t]/{print; next} {f=0}' "$out"
 	cat "$out" >> "$log"
 	if [ "$rc" -ne 0 ] && ! grep -q "^FAIL " "$out"; then
 		echo "FAIL $name: exited with status $rc; last lines:" | tee -a "$log"

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,174 +18,16 @@
 #include "api/launch.h"
 #include "common/krun_init.h"
 #include "tcg_vm.h"
+#include "vm_options.h"
 
 #ifndef KRUN_DEFAULT_VMLINUX
 #define KRUN_DEFAULT_VMLINUX "vmlinux"
 #endif
 
-#define MAX_LIST 64
-
-struct opts {
-	unsigned int cpus;
-	unsigned int ram_mib;
-	const char *volumes[MAX_LIST + 1];
-	const char *ports[MAX_LIST + 1];
-	const char *rlimits[MAX_LIST + 1];
-	unsigned int nr_volumes, nr_ports, nr_rlimits;
-	bool have_ports;
-	const char *workdir;
-	const char *root;
-	const char *command;
-	char *const *args;
-};
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"Usage: tcg_vm [options] NEWROOT COMMAND [ARG...]\n"
-		"Run COMMAND from the host directory NEWROOT in a microVM booted by QEMU's software\n"
-		"CPU (TCG), with libkrun's kernel, init and virtio-fs server. stdin, stdout, stderr\n"
-		"and the exit status are the program's.\n\n"
-		"  -c CPUS         vCPUs (default 1)\n"
-		"  -m MIB          guest RAM in MiB (default 512)\n"
-		"  -v HOST:GUEST   share host directory HOST at GUEST (repeatable)\n"
-		"  -p HOST:GUEST   port map (stored; no network device under TCG yet)\n"
-		"  -r RES=CUR:MAX  resource limit, e.g. NOFILE=1024:4096 or 7=1024:4096 (repeatable)\n"
-		"  -e K=V          add K=V to the environment the program inherits (repeatable)\n"
-		"  -w DIR          working directory in the guest (default /)\n"
-		"  -h, --help      this text\n\n"
-		"Environment: KRUN_CPUS, KRUN_MEM (defaults for -c, -m, as chroot_vm reads them),\n"
-		"KRUN_VMLINUX (kernel, default %s), KRUN_QEMU (QEMU binary),\n"
-		"KRUN_SERIAL_LOG=FILE (kernel messages on ttyS0 to FILE), KRUN_DEBUG=1 (print the\n"
-		"QEMU command, kernel log to /tmp/tcg_vm.PID.serial.log; 2: also trace vhost-user).\n",
-		KRUN_DEFAULT_VMLINUX);
-}
-
-static int add_to(const char **list, unsigned int *n, const char *s)
-{
-	if (*n >= MAX_LIST) {
-		fprintf(stderr, "tcg_vm: too many options of one kind (max %d)\n", MAX_LIST);
-		return -1;
-	}
-	list[(*n)++] = s;
-	list[*n] = NULL;
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned int max, unsigned int *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v == 0 || v > max)
-		return -1;
-	*out = (unsigned int)v;
-	return 0;
-}
-
-/* -e K=V: the program inherits our environment (krun_set_exec with envp NULL). */
-static int add_env(const char *kv)
-{
-	const char *eq = strchr(kv, '=');
-	char key[256];
-
-	if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof(key)) {
-		fprintf(stderr, "tcg_vm: -e wants K=V, got '%s'\n", kv);
-		return -1;
-	}
-	memcpy(key, kv, eq - kv);
-	key[eq - kv] = '\0';
-	return setenv(key, eq + 1, 1);
-}
-
-static int parse_opt(struct opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case 'c':
-		return parse_uint(arg, 255, &o->cpus);
-	case 'm':
-		return parse_uint(arg, 1u << 20, &o->ram_mib);
-	case 'v':
-		return add_to(o->volumes, &o->nr_volumes, arg);
-	case 'p':
-		o->have_ports = true;
-		return add_to(o->ports, &o->nr_ports, arg);
-	case 'r':
-		return add_to(o->rlimits, &o->nr_rlimits, arg);
-	case 'e':
-		return add_env(arg);
-	case 'w':
-		o->workdir = arg;
-		return 0;
-	}
-	return -1;
-}
-
-/* Returns 0 to run, 1 after --help, -1 on a usage error. */
-static int parse_args(int argc, char **argv, struct opts *o)
-{
-	static const struct option longopts[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
-	int c;
-
-	/* chroot_vm's environment knobs are the defaults; options override them. */
-	*o = (struct opts){ .cpus = 1, .ram_mib = 512, .workdir = "/" };
-	if (getenv("KRUN_CPUS") && parse_opt(o, 'c', getenv("KRUN_CPUS")))
-		fprintf(stderr, "tcg_vm: ignoring KRUN_CPUS=%s\n", getenv("KRUN_CPUS"));
-	if (getenv("KRUN_MEM") && parse_opt(o, 'm', getenv("KRUN_MEM")))
-		fprintf(stderr, "tcg_vm: ignoring KRUN_MEM=%s\n", getenv("KRUN_MEM"));
-	/* '+': options end at NEWROOT, so COMMAND's own options stay COMMAND's. */
-	while ((c = getopt_long(argc, argv, "+c:m:v:p:r:e:w:h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == '?' || parse_opt(o, c, optarg)) {
-			if (c != '?')
-				fprintf(stderr, "tcg_vm: bad value for -%c: '%s'\n", c, optarg);
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (argc - optind < 2) {
-		usage(stderr);
-		return -1;
-	}
-	o->root = argv[optind];
-	o->command = argv[optind + 1];
-	o->args = &argv[optind + 2];
-	return 0;
-}
-
-static int check(int32_t ret, const char *what)
-{
-	if (ret < 0)
-		fprintf(stderr, "tcg_vm: %s: %s\n", what, strerror(-ret));
-	return ret < 0 ? -1 : 0;
-}
-
-/* The same calls chroot_vm makes: the guest sees the same configuration in both worlds. */
-static int configure(const struct opts *o, uint32_t *ctx_out)
-{
-	int32_t ctx = krun_create_ctx();
-
-	if (check(ctx, "krun_create_ctx"))
-		return -1;
-	*ctx_out = (uint32_t)ctx;
-	if (check(krun_set_vm_config(ctx, (uint8_t)o->cpus, o->ram_mib), "krun_set_vm_config") ||
-	    check(krun_set_root(ctx, o->root), o->root))
-		return -1;
-	if (o->nr_volumes && check(krun_set_mapped_volumes(ctx, o->volumes), "krun_set_mapped_volumes"))
-		return -1;
-	if (o->have_ports && check(krun_set_port_map(ctx, o->ports), "krun_set_port_map"))
-		return -1;
-	if (o->nr_rlimits && check(krun_set_rlimits(ctx, o->rlimits), "krun_set_rlimits"))
-		return -1;
-	if (check(krun_set_workdir(ctx, o->workdir), "krun_set_workdir"))
-		return -1;
-	return check(krun_set_exec(ctx, o->command, (const char *const *)o->args, NULL), "krun_set_exec");
-}
+#define TCG_VM_ENV_HELP \
+	";\nKRUN_VMLINUX (kernel, default " KRUN_DEFAULT_VMLINUX "), KRUN_QEMU (QEMU binary),\n" \
+	"KRUN_SERIAL_LOG=FILE (kernel messages on ttyS0 to FILE), KRUN_DEBUG=1 (print the\n" \
+	"QEMU command, kernel log to /tmp/tcg_vm.PID.serial.log; 2: also trace vhost-user)."
 
 /* fds 0-2 must exist, or our sockets would take their numbers and receive program output. */
 static void ensure_std_fds(void)
@@ -266,9 +107,13 @@ static int run(struct tcg_vm *t, int sigfd)
 int main(int argc, char **argv)
 {
 	struct tcg_vm t = { .qemu = -1, .qemu_status = -1 };
-	struct opts o;
+	struct vm_options o;
 	uint32_t ctx;
-	int ret = parse_args(argc, argv, &o), sigfd, status;
+	int ret = vm_options_parse("tcg_vm",
+				   "Run COMMAND from the host directory NEWROOT in a microVM booted by QEMU's\n"
+				   "software CPU (TCG), with libkrun's kernel, init and device backends (over\n"
+				   "vhost-user). stdin, stdout, stderr and the exit status are the program's.",
+				   TCG_VM_ENV_HELP, argc, argv, &o), sigfd, status;
 
 	if (ret)
 		return ret > 0 ? 0 : 2;
@@ -278,13 +123,19 @@ int main(int argc, char **argv)
 	for (int s = 0; s < TVM_NR_STREAMS; s++)
 		t.stream_listen[s] = t.stream_fd[s] = -1;
 	/* KRUN_DEBUG=2 also traces every vhost-user message. */
-	krun_set_log_level(!t.debug ? 2 : strcmp(getenv("KRUN_DEBUG"), "2") ? 4 : 5);
+	if (t.debug)
+		o.log_level = strcmp(getenv("KRUN_DEBUG"), "2") ? 4 : 5;
 	if (access(t.vmlinux, R_OK) != 0) {
 		fprintf(stderr, "tcg_vm: kernel %s: %s (set KRUN_VMLINUX)\n", t.vmlinux, strerror(errno));
 		return 1;
 	}
-	if (configure(&o, &ctx) || check(launch_spec_from_ctx(ctx, &t.spec), "launch spec"))
+	if (vm_options_configure(&o, &ctx))
 		return 1;
+	ret = launch_spec_from_ctx(ctx, &t.spec);
+	if (ret) {
+		fprintf(stderr, "tcg_vm: launch spec: %s\n", strerror(-ret));
+		return 1;
+	}
 	sigfd = block_signals();
 	if (sigfd < 0) {
 		perror("tcg_vm: signalfd");
