@@ -1,0 +1,368 @@
+/* FUSE server core: lifecycle, request validation and dispatch (linux/fuse.h, protocol 7.38). */
+#define LOG_MODULE "fs"
+#include "devices/fs/fs_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/iov.h"
+#include "util/log.h"
+
+struct fs_op {
+	fs_op_fn fn;
+	fs_op_fn vfile_fn;          /* for node ids of virtual files; NULL: -EACCES */
+	uint32_t in_size;           /* fixed argument bytes the opcode needs */
+	uint32_t out_size;          /* fixed reply payload, checked before any effect */
+	bool modifies;              /* refused with EROFS on read-only shares */
+	bool no_reply;
+};
+
+ssize_t fs_reply(struct fs_req *req, const void *data, size_t len)
+{
+	struct fuse_out_header h = { .len = sizeof(h) + len, .unique = req->hdr.unique };
+
+	if (req->out_len < h.len)
+		return -ENOBUFS;
+	iov_from_buf(req->out, req->out_cnt, 0, &h, sizeof(h));
+	if (len)
+		iov_from_buf(req->out, req->out_cnt, sizeof(h), data, len);
+	return h.len;
+}
+
+ssize_t fs_reply_err(struct fs_req *req, int err)
+{
+	struct fuse_out_header h = { .len = sizeof(h), .unique = req->hdr.unique };
+
+	/* linux/fuse.h: error is a negative errno; anything else the kernel turns into EIO. */
+	h.error = (err < 0 && err > -4096) ? err : -EIO;
+	iov_from_buf(req->out, req->out_cnt, 0, &h, sizeof(h));
+	return h.len;
+}
+
+void fs_fill_attr(struct fuse_attr *a, const struct stat *st)
+{
+	*a = (struct fuse_attr){
+		.ino = st->st_ino, .size = st->st_size, .blocks = st->st_blocks,
+		.atime = st->st_atim.tv_sec, .mtime = st->st_mtim.tv_sec,
+		.ctime = st->st_ctim.tv_sec, .atimensec = st->st_atim.tv_nsec,
+		.mtimensec = st->st_mtim.tv_nsec, .ctimensec = st->st_ctim.tv_nsec,
+		.mode = st->st_mode, .nlink = st->st_nlink, .uid = st->st_uid,
+		.gid = st->st_gid, .rdev = st->st_rdev, .blksize = st->st_blksize,
+	};
+}
+
+void fs_fill_entry(struct fs *fs, struct fuse_entry_out *e, uint64_t nodeid, const struct stat *st)
+{
+	memset(e, 0, sizeof(*e));
+	e->nodeid = nodeid;
+	e->generation = nodeid >> 32;
+	e->entry_valid = fs->entry_valid_ns / 1000000000ULL;
+	e->entry_valid_nsec = fs->entry_valid_ns % 1000000000ULL;
+	e->attr_valid = fs->attr_valid_ns / 1000000000ULL;
+	e->attr_valid_nsec = fs->attr_valid_ns % 1000000000ULL;
+	fs_fill_attr(&e->attr, st);
+}
+
+const char *fs_arg_name(struct fs_req *req, uint32_t off, uint32_t *next_off)
+{
+	const char *name = (const char *)req->arg + off;
+	const char *nul;
+
+	if (off >= req->arg_len)
+		return NULL;
+	nul = memchr(name, '\0', req->arg_len - off);
+	if (!nul || nul == name || nul - name > NAME_MAX || memchr(name, '/', nul - name))
+		return NULL;
+	if (next_off)
+		*next_off = off + (uint32_t)(nul - name) + 1;
+	return name;
+}
+
+bool fs_name_is_dot(const char *name)
+{
+	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
+}
+
+static ssize_t do_init(struct fs_req *req)
+{
+	const struct fuse_init_in *in = (const void *)req->arg;
+	const uint32_t want = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC |
+		FUSE_EXPORT_SUPPORT | FUSE_BIG_WRITES | FUSE_FLOCK_LOCKS | FUSE_AUTO_INVAL_DATA |
+		FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+	struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION };
+
+	/* Protocol negotiation, linux/fuse.h "INIT request/reply flags". */
+	if (in->major < FUSE_KERNEL_VERSION)
+		return fs_reply_err(req, -EPROTO);
+	if (in->major > FUSE_KERNEL_VERSION) {
+		out.minor = FUSE_KERNEL_MINOR_VERSION;  /* the kernel retries with our major */
+		return fs_reply(req, &out, sizeof(out));
+	}
+	if (in->minor < 27)
+		return fs_reply_err(req, -EPROTO);
+	out.minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
+	out.max_readahead = in->max_readahead;
+	/* Not offered: WRITEBACK_CACHE (host-side changes and O_WRONLY reads make it unsafe),
+	 * DONT_MASK (the kernel applies the umask), SPLICE_* and DAX (not implemented). */
+	out.flags = in->flags & want;
+	out.max_background = 64;
+	out.congestion_threshold = 48;
+	out.max_write = FS_MAX_WRITE;
+	out.time_gran = 1;
+	out.max_pages = FS_MAX_PAGES;
+	pthread_mutex_lock(&req->fs->lock);
+	req->fs->proto_minor = out.minor;
+	__atomic_store_n(&req->fs->initialized, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&req->fs->lock);
+	return fs_reply(req, &out, sizeof(out));
+}
+
+static ssize_t do_destroy(struct fs_req *req)
+{
+	/* The guest unmounted: it holds no node ids or handles any more. */
+	__atomic_store_n(&req->fs->initialized, false, __ATOMIC_RELEASE);
+	fs_fh_release_all(req->fs);
+	fs_inode_forget_all(req->fs);
+	return fs_reply(req, NULL, 0);
+}
+
+static ssize_t do_interrupt(struct fs_req *req)
+{
+	const struct fuse_interrupt_in *in = (const void *)req->arg;
+
+	/* Only SETLKW waits long enough to be worth interrupting (fs_lock.c). linux/fuse.h:
+	 * for a request we do not know, EAGAIN makes the kernel queue the INTERRUPT again. */
+	if (fs_lock_interrupt(req->fs, in->unique) || req->out_len < sizeof(struct fuse_out_header))
+		return 0;
+	return fs_reply_err(req, -EAGAIN);
+}
+
+static ssize_t vfile_nodata(struct fs_req *req)
+{
+	return fs_reply_err(req, -ENODATA);
+}
+
+static ssize_t vfile_ok(struct fs_req *req)
+{
+	return fs_reply(req, NULL, 0);
+}
+
+#define OP(code, f, in, out, ...) [code] = { .fn = f, .in_size = in, .out_size = out, __VA_ARGS__ }
+static const struct fs_op ops[] = {
+	OP(FUSE_INIT, do_init, 16, sizeof(struct fuse_init_out)),
+	OP(FUSE_DESTROY, do_destroy, 0, 0),
+	OP(FUSE_INTERRUPT, do_interrupt, sizeof(struct fuse_interrupt_in), 0, .no_reply = true),
+	OP(FUSE_LOOKUP, fs_entry_lookup, 0, sizeof(struct fuse_entry_out)),
+	OP(FUSE_FORGET, fs_entry_forget, sizeof(struct fuse_forget_in), 0, .no_reply = true,
+	   .vfile_fn = fs_entry_forget),
+	OP(FUSE_BATCH_FORGET, fs_entry_batch_forget, sizeof(struct fuse_batch_forget_in), 0,
+	   .no_reply = true),
+	OP(FUSE_GETATTR, fs_entry_getattr, sizeof(struct fuse_getattr_in),
+	   sizeof(struct fuse_attr_out), .vfile_fn = fs_vfile_getattr),
+	OP(FUSE_SETATTR, fs_entry_setattr, sizeof(struct fuse_setattr_in),
+	   sizeof(struct fuse_attr_out), .modifies = true, .vfile_fn = fs_vfile_setattr),
+	OP(FUSE_READLINK, fs_entry_readlink, 0, 0, .vfile_fn = fs_vfile_readlink),
+	OP(FUSE_STATFS, fs_entry_statfs, 0, sizeof(struct fuse_statfs_out)),
+	OP(FUSE_ACCESS, fs_entry_access, sizeof(struct fuse_access_in), 0, .vfile_fn = vfile_ok),
+	OP(FUSE_MKNOD, fs_entry_mknod, sizeof(struct fuse_mknod_in), sizeof(struct fuse_entry_out),
+	   .modifies = true),
+	OP(FUSE_MKDIR, fs_entry_mkdir, sizeof(struct fuse_mkdir_in), sizeof(struct fuse_entry_out),
+	   .modifies = true),
+	OP(FUSE_SYMLINK, fs_entry_symlink, 0, sizeof(struct fuse_entry_out), .modifies = true),
+	OP(FUSE_LINK, fs_entry_link, sizeof(struct fuse_link_in), sizeof(struct fuse_entry_out),
+	   .modifies = true),
+	OP(FUSE_UNLINK, fs_entry_unlink, 0, 0, .modifies = true),
+	OP(FUSE_RMDIR, fs_entry_rmdir, 0, 0, .modifies = true),
+	OP(FUSE_RENAME, fs_entry_rename, sizeof(struct fuse_rename_in), 0, .modifies = true),
+	OP(FUSE_RENAME2, fs_entry_rename2, sizeof(struct fuse_rename2_in), 0, .modifies = true),
+	OP(FUSE_OPEN, fs_file_open, sizeof(struct fuse_open_in), sizeof(struct fuse_open_out),
+	   .vfile_fn = fs_vfile_open),
+	OP(FUSE_CREATE, fs_file_create, sizeof(struct fuse_create_in),
+	   sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out), .modifies = true),
+	OP(FUSE_READ, fs_file_read, sizeof(struct fuse_read_in), 0, .vfile_fn = fs_vfile_read),
+	OP(FUSE_WRITE, fs_file_write, sizeof(struct fuse_write_in), sizeof(struct fuse_write_out),
+	   .modifies = true, .vfile_fn = fs_vfile_write),
+	OP(FUSE_FLUSH, fs_file_flush, sizeof(struct fuse_flush_in), 0, .vfile_fn = vfile_ok),
+	OP(FUSE_RELEASE, fs_file_release, sizeof(struct fuse_release_in), 0,
+	   .vfile_fn = fs_vfile_release),
+	OP(FUSE_FSYNC, fs_file_fsync, sizeof(struct fuse_fsync_in), 0, .vfile_fn = vfile_ok),
+	OP(FUSE_FALLOCATE, fs_file_fallocate, sizeof(struct fuse_fallocate_in), 0,
+	   .modifies = true),
+	OP(FUSE_LSEEK, fs_file_lseek, sizeof(struct fuse_lseek_in), sizeof(struct fuse_lseek_out)),
+	OP(FUSE_COPY_FILE_RANGE, fs_file_copy_file_range, sizeof(struct fuse_copy_file_range_in),
+	   sizeof(struct fuse_write_out), .modifies = true),
+	OP(FUSE_OPENDIR, fs_dir_opendir, sizeof(struct fuse_open_in), sizeof(struct fuse_open_out)),
+	OP(FUSE_READDIR, fs_dir_readdir, sizeof(struct fuse_read_in), 0),
+	OP(FUSE_READDIRPLUS, fs_dir_readdirplus, sizeof(struct fuse_read_in), 0),
+	OP(FUSE_RELEASEDIR, fs_dir_releasedir, sizeof(struct fuse_release_in), 0),
+	OP(FUSE_FSYNCDIR, fs_dir_fsyncdir, sizeof(struct fuse_fsync_in), 0),
+	OP(FUSE_GETXATTR, fs_xattr_get, sizeof(struct fuse_getxattr_in), 0,
+	   .vfile_fn = vfile_nodata),
+	OP(FUSE_LISTXATTR, fs_xattr_list, sizeof(struct fuse_getxattr_in), 0,
+	   .vfile_fn = vfile_nodata),
+	/* Without FUSE_SETXATTR_EXT the argument is the 8-byte compat struct. */
+	OP(FUSE_SETXATTR, fs_xattr_set, FUSE_COMPAT_SETXATTR_IN_SIZE, 0, .modifies = true),
+	OP(FUSE_REMOVEXATTR, fs_xattr_remove, 0, 0, .modifies = true),
+	OP(FUSE_GETLK, fs_lock_getlk, sizeof(struct fuse_lk_in), sizeof(struct fuse_lk_out)),
+	OP(FUSE_SETLK, fs_lock_setlk, sizeof(struct fuse_lk_in), 0),
+	OP(FUSE_SETLKW, fs_lock_setlkw, sizeof(struct fuse_lk_in), 0),
+	OP(FUSE_SYNCFS, fs_file_syncfs, sizeof(struct fuse_syncfs_in), 0, .vfile_fn = fs_file_syncfs),
+};
+
+static ssize_t dispatch(struct fs_req *req, const struct fs_op *op)
+{
+	bool vfile = fs_vfile_id(req->hdr.nodeid);
+
+	if (!__atomic_load_n(&req->fs->initialized, __ATOMIC_ACQUIRE) &&
+	    req->hdr.opcode != FUSE_INIT)
+		return op->no_reply ? 0 : fs_reply_err(req, -EIO);
+	if (req->arg_len < op->in_size) {
+		log_warn_guest("opcode %u: %u argument bytes, need %u", req->hdr.opcode,
+			       req->arg_len, op->in_size);
+		return op->no_reply ? 0 : fs_reply_err(req, -EINVAL);
+	}
+	if (vfile && op->vfile_fn)
+		return op->vfile_fn(req);
+	if (op->modifies && req->fs->read_only)
+		return fs_reply_err(req, -EROFS);
+	if (vfile)
+		return op->no_reply ? 0 : fs_reply_err(req, -EACCES);
+	return op->fn(req);
+}
+
+/* Copy the arguments out of guest memory so the guest cannot change them while we parse. */
+static int copy_args(struct fs_req *req, uint8_t **buf)
+{
+	uint32_t n = req->hdr.len - sizeof(struct fuse_in_header);
+
+	if (req->hdr.opcode == FUSE_WRITE && n > sizeof(struct fuse_write_in))
+		n = sizeof(struct fuse_write_in);   /* the payload is read in place (fs_file.c) */
+	/* /dev/fuse batches as many forgets as the reader's buffer holds. */
+	if (n > (req->hdr.opcode == FUSE_BATCH_FORGET ? FS_MAX_WRITE + 4096 : FS_MAX_ARGS))
+		return -E2BIG;
+	*buf = malloc(n + 1);
+	if (!*buf)
+		return -ENOMEM;
+	iov_to_buf(req->in, req->in_cnt, sizeof(struct fuse_in_header), *buf, n);
+	(*buf)[n] = 0;
+	req->arg = *buf;
+	req->arg_len = n;
+	return 0;
+}
+
+ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,
+		  const struct iovec *out, unsigned int out_cnt)
+{
+	struct fs_req req = { .fs = fs, .in = in, .in_cnt = in_cnt, .out = out, .out_cnt = out_cnt };
+	const struct fs_op *op = NULL;
+	uint8_t *buf = NULL;
+	ssize_t ret;
+	int err;
+
+	if (iov_to_buf(in, in_cnt, 0, &req.hdr, sizeof(req.hdr)) != sizeof(req.hdr)) {
+		log_warn_guest("request shorter than fuse_in_header");
+		return -EINVAL;
+	}
+	if (req.hdr.len != iov_length(in, in_cnt)) {
+		log_warn_guest("request length %u does not match its buffers", req.hdr.len);
+		return -EINVAL;
+	}
+	req.out_len = iov_length(out, out_cnt);
+	if (req.hdr.opcode < sizeof(ops) / sizeof(ops[0]) && ops[req.hdr.opcode].fn)
+		op = &ops[req.hdr.opcode];
+	if ((!op || !op->no_reply) && req.out_len < sizeof(struct fuse_out_header) +
+	    (op ? op->out_size : 0))
+		return -ENOBUFS;
+	if (!op)
+		return fs_reply_err(&req, -ENOSYS);
+	err = copy_args(&req, &buf);
+	if (err)
+		ret = op->no_reply ? 0 : fs_reply_err(&req, err == -E2BIG ? -EINVAL : err);
+	else
+		ret = dispatch(&req, op);
+	free(buf);
+	return ret;
+}
+
+static uint64_t secs_to_ns(double s)
+{
+	/* Default 1 s: the guest is the only writer in the common case, but the host may touch
+	 * the directory too (virtiofsd's "auto" cache policy uses the same value). */
+	if (!(s > 0))
+		s = 1.0;
+	if (s > 86400.0)
+		s = 86400.0;
+	return (uint64_t)(s * 1e9);
+}
+
+static int open_dirs(struct fs *fs, const char *root)
+{
+	struct stat st;
+
+	fs->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->root_fd < 0) {
+		log_error("cannot open shared directory %s: %s", root, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fs->root_fd, &st))
+		return -errno;
+	/* See fs_inode_reopen: /proc/self/fd is how O_PATH fds are reopened safely. */
+	fs->proc_fd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fs->proc_fd < 0) {
+		log_error("virtio-fs needs /proc/self/fd: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int fs_create(const struct fs_config *cfg, struct fs **out)
+{
+	struct fs *fs;
+	int ret;
+
+	if (!cfg || !cfg->root_dir || (cfg->nr_vfiles && !cfg->vfiles))
+		return -EINVAL;
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	pthread_mutex_init(&fs->lock, NULL);
+	fs->root_fd = fs->proc_fd = -1;
+	fs->read_only = cfg->read_only;
+	fs->vfiles = cfg->vfiles;
+	fs->nr_vfiles = cfg->nr_vfiles;
+	fs->entry_valid_ns = secs_to_ns(cfg->entry_timeout);
+	fs->attr_valid_ns = secs_to_ns(cfg->attr_timeout);
+	fs->euid = geteuid();
+	fs->egid = getegid();
+	clock_gettime(CLOCK_REALTIME, &fs->created);
+	ret = open_dirs(fs, cfg->root_dir);
+	if (!ret)
+		ret = fs_table_init(&fs->handles, FS_MAX_HANDLES_DEFAULT, 1);
+	if (!ret)
+		ret = fs_inode_table_init(fs);
+	if (ret) {
+		fs_destroy(fs);
+		return ret;
+	}
+	*out = fs;
+	return 0;
+}
+
+void fs_destroy(struct fs *fs)
+{
+	if (!fs)
+		return;
+	__atomic_store_n(&fs->cancel_waits, true, __ATOMIC_RELAXED);
+	fs_fh_table_fini(fs);
+	fs_inode_table_fini(fs);
+	if (fs->root_fd >= 0)
+		close(fs->root_fd);
+	if (fs->proc_fd >= 0)
+		close(fs->proc_fd);
+	pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
