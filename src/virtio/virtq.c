@@ -162,8 +162,16 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	if (!vq->active || vq->broken)
 		return vq->broken ? -EIO : 0;
 	idx = avail_idx(vq);
-	if (idx == vq->last_avail)
-		return 0;
+	if (idx == vq->last_avail) {
+		/*
+		 * Drained. With EVENT_IDX the driver kicks only when its index passes our
+		 * avail_event (2.7.10), so re-arm it here: every device that pops until empty
+		 * keeps receiving kicks without having to remember virtq_enable_notify().
+		 */
+		if (!vq->event_idx || !virtq_enable_notify(vq))
+			return 0;
+		idx = avail_idx(vq);
+	}
 	if ((uint16_t)(idx - vq->last_avail) > vq->size)
 		return fail(vq, "avail index moved by more than the queue size");
 	head = __atomic_load_n(&vq->avail->ring[vq->last_avail % vq->size], __ATOMIC_RELAXED);

@@ -202,6 +202,28 @@ static void test_event_idx(void)
 	fake_guest_free(&g);
 }
 
+/* A device that only pops until empty must keep getting kicks under EVENT_IDX. */
+static void test_event_idx_rearmed_on_drain(void)
+{
+	struct fake_guest g;
+	uint32_t out[] = { 8 };
+	uint16_t avail_event;
+
+	CHECK_EQ(fake_guest_init(&g, 8), 0);
+	g.vq.event_idx = true;
+	for (int i = 0; i < 5; i++) {
+		uint16_t head = fake_post(&g, out, 1, NULL, 0, NULL);
+		CHECK_EQ(virtq_pop(&g.vq, &elem), 1);
+		virtq_push(&g.vq, head, 0);
+		CHECK_EQ(virtq_pop(&g.vq, &elem), 0);
+		memcpy(&avail_event, &fake_used(&g)->ring[8], sizeof(avail_event));
+		/* The driver's next kick (new idx = i + 2 crossing i + 1) must be requested. */
+		CHECK_EQ(avail_event, i + 1);
+		CHECK(vring_need_event(avail_event, (uint16_t)(i + 2), (uint16_t)(i + 1)));
+	}
+	fake_guest_free(&g);
+}
+
 static void test_activate_validates(void)
 {
 	struct fake_guest g;
@@ -243,6 +265,7 @@ int main(void)
 	RUN_TEST(test_wrong_direction);
 	RUN_TEST(test_indirect);
 	RUN_TEST(test_event_idx);
+	RUN_TEST(test_event_idx_rearmed_on_drain);
 	RUN_TEST(test_activate_validates);
 	RUN_TEST(test_too_many_segments);
 	return HARNESS_EXIT();
