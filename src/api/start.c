@@ -2,8 +2,11 @@
 #include "api/api.h"
 #include "api/ctx.h"
 #include "api/launch_priv.h"
+#include "common/krun_init.h"
+#include "devices/balloon.h"
 #include "devices/console.h"
 #include "devices/fs/virtio_fs.h"
+#include "devices/vsock/vsock.h"
 #include "virtio/device.h"
 #include "vmm/vmm.h"
 
@@ -58,24 +61,42 @@ static int drop_privileges(const struct krun_ctx *c)
 	return 0;
 }
 
-/* The console: stdin/stdout, or no input and a file for output (krun_set_console_output). */
+/*
+ * The console (krun_init.h, "Standard streams"): each of fds 0/1/2 that is a terminal goes
+ * through port 0 (hvc0); each that is not gets its own named port, a byte-exact stream with
+ * EOF. Port 0 writes to stdout if that is a terminal, else to stderr (kernel and init messages
+ * stay out of a piped stdout), or to the krun_set_console_output file, which also takes the
+ * console's input away (as before).
+ */
 static int add_console(const struct launch_spec *spec, struct vmm_config *cfg)
 {
-	int in = STDIN_FILENO, out = STDOUT_FILENO, ret;
+	static const char *const names[3] = { KRUN_PORT_STDIN, KRUN_PORT_STDOUT, KRUN_PORT_STDERR };
+	struct console_config cc = { .in_fd = -1, .out_fd = -1 };
+	int ret, file = -1;
 
+	for (int fd = 0; fd < 3; fd++) {
+		if (isatty(fd) || fcntl(fd, F_GETFD) < 0)     /* a terminal, or closed */
+			continue;
+		cc.ports[cc.nr_ports++] = (struct console_port_config){ .name = names[fd], .fd = fd,
+			.dir = fd == STDIN_FILENO ? CONSOLE_TO_GUEST : CONSOLE_FROM_GUEST };
+	}
 	if (spec->console_output) {
-		in = -1;
-		out = open(spec->console_output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (out < 0) {
+		file = open(spec->console_output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (file < 0) {
 			ret = -errno;
 			log_error("console output %s: %s", spec->console_output, strerror(-ret));
 			return ret;
 		}
+		cc.out_fd = file;
+	} else {
+		cc.in_fd = isatty(STDIN_FILENO) ? STDIN_FILENO : -1;
+		cc.out_fd = isatty(STDOUT_FILENO) ? STDOUT_FILENO :
+			    fcntl(STDERR_FILENO, F_GETFD) >= 0 ? STDERR_FILENO : -1;
 	}
-	ret = virtio_console_create(in, out, &cfg->devices[cfg->nr_devices++]);
+	ret = virtio_console_create(&cc, &cfg->devices[cfg->nr_devices++]);
 	/* The device works on its own descriptions; the file's descriptor is ours to close. */
-	if (spec->console_output)
-		close(out);
+	if (file >= 0)
+		close(file);
 	return ret;
 }
 
@@ -96,6 +117,43 @@ static int add_share(struct launch_spec *spec, unsigned int i, struct vmm_config
 	return ret;
 }
 
+/*
+ * virtio-vsock with the krun_add_vsock_port2 pairings. Always present, as in public libkrun
+ * (where it is implicit for TSI): the guest's vsock stack finds the host even with no ports.
+ */
+static int add_vsock(const struct launch_spec *spec, struct vmm_config *cfg)
+{
+	struct vsock_port_map *ports = calloc(spec->nr_vsock_ports + 1, sizeof(*ports));
+	struct vsock_config vc = { .ports = ports, .nr_ports = spec->nr_vsock_ports };
+	unsigned int i;
+	int ret;
+
+	if (!ports)
+		return -ENOMEM;
+	for (i = 0; i < spec->nr_vsock_ports; i++)
+		ports[i] = (struct vsock_port_map){ spec->vsock_ports[i].port, spec->vsock_ports[i].path,
+						    spec->vsock_ports[i].listen };
+	ret = cfg->nr_devices < VMM_MAX_DEVICES ? virtio_vsock_create(&vc, &cfg->devices[cfg->nr_devices])
+						: -E2BIG;
+	if (!ret)
+		cfg->nr_devices++;
+	else
+		log_error("vsock device: %s", strerror(-ret));
+	free(ports);
+	return ret;
+}
+
+/* Free page reporting (virtio-balloon): guest-freed RAM goes back to the host. Last in the list
+ * so it never moves the other devices' addresses; optional when every device slot is taken. */
+static int add_balloon(struct vmm_config *cfg)
+{
+	if (cfg->nr_devices >= VMM_MAX_DEVICES) {
+		log_info("no device slot left for the balloon: guest RAM is not given back when freed");
+		return 0;
+	}
+	return virtio_balloon_create(&cfg->devices[cfg->nr_devices++]);
+}
+
 static int add_devices(struct launch_spec *spec, struct vmm_config *cfg)
 {
 	unsigned int i;
@@ -108,6 +166,10 @@ static int add_devices(struct launch_spec *spec, struct vmm_config *cfg)
 	ret = add_console(spec, cfg);
 	for (i = 0; i < spec->nr_shares && !ret; i++)
 		ret = add_share(spec, i, cfg);
+	if (!ret)
+		ret = add_vsock(spec, cfg);
+	if (!ret)
+		ret = add_balloon(cfg);
 	return ret;
 }
 

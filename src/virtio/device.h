@@ -14,7 +14,7 @@
 #include "virtio/virtq.h"
 #include "vmm/gmem.h"
 
-#define VIRTIO_DEV_MAX_QUEUES 8
+#define VIRTIO_DEV_MAX_QUEUES 10
 
 struct virtio_dev;
 

@@ -336,6 +336,12 @@ void guest_main(const uint8_t *bp)
 		status = scenario_emul_fail();
 	else if (!memcmp(scenario, "fs", 3))
 		status = scenario_fs();
+	else if (!memcmp(scenario, "console_mp", 11))
+		status = console_mp_scenario(cmdline);
+	else if (!memcmp(scenario, "balloon", 8))
+		status = balloon_scenario(cmdline);
+	else if (!memcmp(scenario, "idle", 5))
+		idle_scenario(cmdline);
 	if (failures && !status)
 		status = 4;
 	out_str("guest: done, status ");

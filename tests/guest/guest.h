@@ -68,6 +68,8 @@ struct vq {
 int vdev_find(const char *cmdline, uint32_t id, struct vdev *out);
 /* 3.1.1 handshake with VERSION_1 only; queues [0, nq) of vqs set up. 0 or a failed step number. */
 int vdev_init(struct vdev *d, struct vq *vqs, unsigned int nq);
+/* The same, also accepting `features` (device bits 0-31, each of which must be offered). */
+int vdev_init_features(struct vdev *d, struct vq *vqs, unsigned int nq, uint32_t features);
 /* Post a chain of nout readable then nin writable buffers as one request and kick. */
 void vq_post(struct vdev *d, struct vq *q, const void *const *bufs, const uint32_t *lens,
 	     unsigned int nout, unsigned int nin);
@@ -83,5 +85,12 @@ void console_attach(struct vdev *d, struct vq *tx);
 /* FUSE over virtio-fs: read `name` from the root into buf; write `text` to `exit_name`. */
 int fs_read_file(struct vdev *d, const char *name, char *buf, uint32_t cap);
 int fs_write_file(struct vdev *d, const char *name, const char *text);
+
+/* virtio-console multiport scenario (guest_console_mp.c): t.port names the port; the status. */
+int console_mp_scenario(const char *cmdline);
+/* virtio-balloon free page reporting scenario (guest_balloon.c); returns the guest status. */
+int balloon_scenario(const char *cmdline);
+/* Footprint bench: touch t.touch MiB, optionally report it (t.report=1), then halt for good. */
+void idle_scenario(const char *cmdline) __attribute__((noreturn));
 
 #endif

@@ -1,6 +1,7 @@
 # The freestanding x86-64 test guest (tests/guest) and its host driver on vmm_run.
 GUEST_SRCS := tests/guest/entry.S tests/guest/guest.c tests/guest/guest_lib.c \
-	tests/guest/guest_virtio.c tests/guest/guest_fs.c
+	tests/guest/guest_virtio.c tests/guest/guest_fs.c tests/guest/guest_balloon.c \
+	tests/guest/guest_console_mp.c
 GUEST_ELF := $(BUILD)/tests/guest/guest.elf
 GUEST_HOST := $(BUILD)/tests/guest/host
 # Only instructions PVM's emulator handles: no SSE/MMX/x87, no red zone, no PIC, no builtins

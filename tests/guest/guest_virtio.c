@@ -81,6 +81,11 @@ static int setup_queue(struct vdev *d, struct vq *q, uint32_t index)
 
 int vdev_init(struct vdev *d, struct vq *vqs, unsigned int nq)
 {
+	return vdev_init_features(d, vqs, nq, 0);
+}
+
+int vdev_init_features(struct vdev *d, struct vq *vqs, unsigned int nq, uint32_t features)
+{
 	if (rd(d, VIRTIO_MMIO_VERSION) != 2)
 		return 1;
 	wr(d, VIRTIO_MMIO_STATUS, 0);
@@ -89,9 +94,12 @@ int vdev_init(struct vdev *d, struct vq *vqs, unsigned int nq)
 	wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
 	if (!(rd(d, VIRTIO_MMIO_DEVICE_FEATURES) & 1))
 		return 2;
-	/* Accept VERSION_1 (bit 32) only: no event index, no indirect descriptors. */
+	/* VERSION_1 (bit 32) and the caller's device bits: no event index, no indirect descriptors. */
+	wr(d, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	if (features & ~rd(d, VIRTIO_MMIO_DEVICE_FEATURES))
+		return 2;
 	wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(d, VIRTIO_MMIO_DRIVER_FEATURES, 0);
+	wr(d, VIRTIO_MMIO_DRIVER_FEATURES, features);
 	wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	wr(d, VIRTIO_MMIO_DRIVER_FEATURES, 1);
 	wr(d, VIRTIO_MMIO_STATUS, ST_ACK | ST_DRIVER | ST_FEATURES_OK);

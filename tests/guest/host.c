@@ -4,6 +4,7 @@
  * the guest's reported status; 1 if it ended without one (reset, triple fault); 70 after a
  * vCPU fault; 130 when stopped by a signal; 71 when the VM could not be built.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/krun_init.h"
+#include "devices/balloon.h"
 #include "devices/console.h"
 #include "devices/fs/fs.h"
 #include "devices/fs/virtio_fs.h"
@@ -27,6 +29,8 @@ struct opts {
 	unsigned long ram_mib;
 	unsigned int shutdown_ms;   /* write the shutdown eventfd after this long (0: never) */
 	bool linux_guest;
+	const char *port;           /* --port NAME=FILE: a named console port the guest writes to FILE */
+	const char *balloon;        /* --balloon[=GPA,PAGES]: add the device; report those pages after */
 };
 
 struct shutdown_timer {
@@ -74,6 +78,102 @@ static int add_fs(struct vmm_config *cfg, const char *dir, int *exit_status)
 	return ret;
 }
 
+/*
+ * Balloon check: a thread takes its own reference to guest RAM's memfd while the VM runs, so the
+ * pages can be inspected after teardown (below the MMIO hole, memfd offset = guest address).
+ */
+struct ram_probe {
+	pthread_t thread;
+	int fd;
+};
+
+static int open_ram_memfd(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	char link[128];
+	int fd = -1;
+
+	while (d && fd < 0 && (e = readdir(d))) {
+		ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		if (n > 0 && (link[n] = 0, !strncmp(link, "/memfd:krun-guest-ram", 21)))
+			fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+static void *find_ram(void *opaque)
+{
+	struct ram_probe *p = opaque;
+
+	for (int i = 0; i < 5000 && p->fd < 0; i++) {
+		p->fd = open_ram_memfd();
+		if (p->fd < 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+static int add_balloon(struct vmm_config *cfg, struct ram_probe *p)
+{
+	int ret = virtio_balloon_create(&cfg->devices[cfg->nr_devices]);
+
+	if (ret == 0)
+		cfg->nr_devices++;
+	p->fd = -1;
+	if (ret == 0 && pthread_create(&p->thread, NULL, find_ram, p))
+		ret = -EAGAIN;
+	return ret;
+}
+
+/* One line per page: "hole" (released to the host) or "data" with its first 8 bytes. */
+static void balloon_report(struct ram_probe *p, const char *spec)
+{
+	char *end;
+	unsigned long long gpa = strtoull(spec, &end, 0), pages = *end == ',' ? strtoull(end + 1, NULL, 0) : 0;
+
+	pthread_join(p->thread, NULL);
+	if (p->fd < 0) {
+		fprintf(stderr, "host: guest RAM memfd not found\n");
+		return;
+	}
+	for (unsigned long long i = 0; i < pages; i++) {
+		off_t off = (off_t)(gpa + i * 4096), data = lseek(p->fd, off, SEEK_DATA);
+		uint64_t v = 0;
+
+		if (data != off)
+			fprintf(stderr, "host: ram page 0x%llx: hole\n", (unsigned long long)off);
+		else if (pread(p->fd, &v, sizeof(v), off) == (ssize_t)sizeof(v))
+			fprintf(stderr, "host: ram page 0x%llx: data 0x%016llx\n", (unsigned long long)off,
+				(unsigned long long)v);
+	}
+	close(p->fd);
+}
+
+/* The console on stdout; with port ("NAME=FILE") a named port too (multiport, virtio 1.2 5.3.6). */
+static int add_console(struct vmm_config *cfg, int null_fd, const char *port)
+{
+	struct console_config cc = { .in_fd = null_fd, .out_fd = STDOUT_FILENO };
+	char name[CONSOLE_NAME_MAX];
+	const char *eq = port ? strchr(port, '=') : NULL;
+	int fd = -1, ret;
+
+	if (eq) {
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - port), port);
+		fd = open(eq + 1, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -errno;
+		cc.nr_ports = 1;
+		cc.ports[0] = (struct console_port_config){ .name = name, .fd = fd, .dir = CONSOLE_FROM_GUEST };
+	}
+	ret = virtio_console_create(&cc, &cfg->devices[0]);
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 static int parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
@@ -81,6 +181,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "cpus", required_argument, 0, 'n' }, { "ram", required_argument, 0, 'm' },
 		{ "fs", required_argument, 0, 'f' }, { "linux", no_argument, 0, 'l' },
 		{ "log", required_argument, 0, 'v' }, { "shutdown-after", required_argument, 0, 's' },
+		{ "balloon", optional_argument, 0, 'b' }, { "port", required_argument, 0, 'p' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -96,6 +197,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'l': o->linux_guest = true; break;
 		case 's': o->shutdown_ms = (unsigned int)atoi(optarg); break;
 		case 'v': log_set_level((enum log_level)atoi(optarg)); break;
+		case 'b': o->balloon = optarg ? optarg : ""; break;
+		case 'p': o->port = optarg; break;
 		default: return -1;
 		}
 	}
@@ -128,10 +231,12 @@ int main(int argc, char **argv)
 	struct vmm_result res;
 	struct opts o;
 	int fs_status = -1, null_fd, ret;
+	struct ram_probe probe;
 
 	if (parse(argc, argv, &o)) {
 		fprintf(stderr, "usage: %s --kernel FILE [--cmdline S] [--cpus N] [--ram MIB] [--fs DIR]"
-			" [--linux] [--log LEVEL] [--shutdown-after MS]\n", argv[0]);
+			" [--linux] [--log LEVEL] [--shutdown-after MS] [--balloon[=GPA,PAGES]]"
+			" [--port NAME=FILE]\n", argv[0]);
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
@@ -139,11 +244,13 @@ int main(int argc, char **argv)
 		.cmdline = o.cmdline, .shutdown_eventfd = -1, .linux_guest = o.linux_guest,
 		.kernel = { .source = VMM_KERNEL_FILE, .path = o.kernel, .format = 1 } };
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	ret = virtio_console_create(null_fd, STDOUT_FILENO, &cfg.devices[0]);
+	ret = add_console(&cfg, null_fd, o.port);
 	if (ret == 0)
 		cfg.nr_devices = 1;
 	if (ret == 0 && o.fs_dir)
 		ret = add_fs(&cfg, o.fs_dir, &fs_status);
+	if (ret == 0 && o.balloon)
+		ret = add_balloon(&cfg, &probe);
 	if (ret) {
 		fprintf(stderr, "host: device setup failed: %s\n", strerror(-ret));
 		return 71;
@@ -158,6 +265,8 @@ int main(int argc, char **argv)
 		pthread_detach(t);
 	}
 	ret = vmm_run_ex(&cfg, &res);
+	if (o.balloon)
+		balloon_report(&probe, o.balloon);
 	close(null_fd);
 	if (o.fs_dir)
 		fprintf(stderr, "host: exit file status=%d\n", fs_status);

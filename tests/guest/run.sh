@@ -158,9 +158,25 @@ sc_pvm_refuses_linux() {
 	[ "$rc" -eq 71 ] && grep -q "PVM" <<< "$err" && grep -q "Operation not supported" <<< "$err" && return 0
 	why="rc=$rc: $(tail -n 2 <<< "$err" | tr '\n' ' ')"; return 1
 }
+sc_balloon_report() {
+	# Free page reporting: the reported page is a hole in guest RAM's memfd afterwards; the others keep their data.
+	run 1 "t.scenario=balloon t.bal=0x2000000" --balloon=0x2000000,4
+	expect_guest_ok 0 || return 1
+	grep -q "ram page 0x2001000: hole" <<< "$err" && grep -q "ram page 0x2000000: data 0x62616c6c00000000" <<< "$err" &&
+		grep -q "ram page 0x2003000: data 0x62616c6c00030000" <<< "$err" && return 0
+	why="host memfd check: $(grep -E 'ram page|memfd' <<< "$err" | tr '\n' ' ')"; return 1
+}
+sc_console_multiport() {
+	# virtio-console multiport: the guest reads the port's name from the control queue and writes to it.
+	run 1 "t.scenario=console_mp t.port=krun-test" --port "krun-test=$tmp/port.out"
+	expect_guest_ok 0 || return 1
+	[ "$(od -An -c "$tmp/port.out" | tr -s ' ')" = "$(printf 'multiport data\n' | od -An -c | tr -s ' ')" ] && return 0
+	why="port output differs: $(head -c 100 "$tmp/port.out" | od -An -c | tr -s ' ')"; return 1
+}
 
 SCENARIOS=${GUEST_SCENARIOS:-"boot_1cpu boot_2cpu ram_4g_split console_output irq_idt exit_0 exit_42 fs_read fs_exit_file_42 unmapped_mmio
-bad_chain triple_fault vcpu_fault sigterm_loop shutdown_eventfd bad_kernel pvm_refuses_linux"}
+bad_chain triple_fault vcpu_fault sigterm_loop shutdown_eventfd bad_kernel pvm_refuses_linux
+balloon_report console_multiport"}
 for sc in $SCENARIOS; do
 	fails=0 max=0 last=""
 	for i in $(seq "$REPEAT"); do

@@ -32,7 +32,7 @@ static int rig_start(struct rig *r)
 
 	if (pipe(in) || pipe(out) || mdrv_init(&r->d))
 		return -1;
-	if (virtio_console_create(in[0], out[1], &dev))
+	if (virtio_console_create(&(struct console_config){ .in_fd = in[0], .out_fd = out[1] }, &dev))
 		return -2;
 	close(in[0]);
 	close(out[1]);     /* the device holds its own descriptions */

@@ -19,9 +19,9 @@ struct mdrv {
 	uint8_t *ram;
 	struct gmem mem;
 	struct virtio_mmio *m;
-	uint16_t avail_idx[4];
-	uint16_t used_seen[4];
-	uint16_t next_desc[4];
+	uint16_t avail_idx[VIRTIO_DEV_MAX_QUEUES];
+	uint16_t used_seen[VIRTIO_DEV_MAX_QUEUES];
+	uint16_t next_desc[VIRTIO_DEV_MAX_QUEUES];
 	uint64_t data_next;
 };
 
