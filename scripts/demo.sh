@@ -24,7 +24,8 @@ if [ $# -eq 0 ]; then
 	if [ ! -x "$root/bin/busybox" ]; then
 		mkdir -p "$root"/{bin,proc,sys,dev,tmp,run,etc}
 		cp /bin/busybox "$root/bin/busybox"
-		"$root/bin/busybox" --install -s "$root/bin"
+		# Inside the root, so the links point at /bin/busybox as the guest sees it.
+		chroot "$root" /bin/busybox --install -s /bin
 	fi
 	set -- "$root" /bin/sh -c 'echo "Hello from a microVM: $(uname -sr), $(nproc) vCPU(s), $(grep MemTotal /proc/meminfo)"'
 fi
