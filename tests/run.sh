@@ -34,6 +34,8 @@ for layer in kernel guest fuse e2e; do
 		run_layer "$layer" "tests/$layer/run.sh"
 	fi
 done
+# The Debian root (examples/rootfs_debian): checked when built; KRUN_TEST_ROOTFS=1 builds it.
+[ -x tests/e2e/rootfs.sh ] && run_layer e2e-rootfs tests/e2e/rootfs.sh
 
 pass=$(grep -c '^PASS ' "$log")
 fail=$(grep -c '^FAIL ' "$log")
