@@ -173,6 +173,20 @@ static int parse_mount(struct config *c, const char *v)
 	return 0;
 }
 
+/* clock=SECONDS: the host's wall clock, for guests without an RTC or kvm-clock. */
+static int parse_clock(struct config *c, const char *v)
+{
+	char *end;
+	long long sec;
+
+	errno = 0;
+	sec = strtoll(v, &end, 10);
+	if (errno || end == v || *end || sec <= 0)
+		return -EINVAL;
+	c->clock_sec = sec;
+	return 0;
+}
+
 static int parse_id(const char *v, unsigned int *out, bool *has)
 {
 	unsigned long long n;
@@ -244,6 +258,8 @@ static int parse_record(struct config *c, const char *rec)
 		return parse_rlimit(c, v);
 	if (KEY("hostname"))
 		return set_string(&c->hostname, v);
+	if (KEY("clock"))
+		return parse_clock(c, v);
 	if (KEY("mount"))
 		return parse_mount(c, v);
 	if (KEY("uid"))

@@ -34,6 +34,7 @@ struct config {
 	bool has_env;
 	char *workdir;
 	char *hostname;
+	long long clock_sec;    /* host wall clock at launch (seconds), or 0 */
 	struct config_rlimit rlimits[CONFIG_MAX_RLIMITS];
 	size_t nrlimits;
 	struct config_mount *mounts;

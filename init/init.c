@@ -9,6 +9,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/krun_init.h"
@@ -196,6 +197,18 @@ static void loopback_up(void)
 	close(fd);
 }
 
+/* Without an RTC (or kvm-clock) the guest starts in 1970: take the host's time instead. */
+static void set_clock(const struct config *cfg)
+{
+	struct timespec now;
+
+	if (cfg->clock_sec <= 0 || clock_gettime(CLOCK_REALTIME, &now) || now.tv_sec >= cfg->clock_sec)
+		return;
+	now = (struct timespec){ .tv_sec = (time_t)cfg->clock_sec };
+	if (clock_settime(CLOCK_REALTIME, &now))
+		log_error("warning: setting the clock: %m");
+}
+
 int main(void)
 {
 	struct config cfg;
@@ -211,6 +224,7 @@ int main(void)
 	load_config(&cfg);
 	if (cfg.hostname && sethostname(cfg.hostname, strlen(cfg.hostname)))
 		log_error("warning: sethostname %s: %m", cfg.hostname);
+	set_clock(&cfg);
 	loopback_up();
 	if (mounts_volumes(&cfg))
 		finish(1);
