@@ -84,7 +84,7 @@ check-asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all tests $(CHECK_DEPS)
 	$(Q)BUILD=build-asan tests/run.sh
 
-install: lib install-krunfw
+install: lib install-krunfw install-krun
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 0755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libkrun.so

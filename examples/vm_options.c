@@ -101,8 +101,7 @@ int vm_options_parse(const char *prog, const char *about, const char *extra_env,
 	const char *level = getenv("KRUN_LOG_LEVEL");
 	int c;
 
-	*o = (struct vm_options){ .prog = prog, .cpus = 1, .ram_mib = 512, .log_level = 1,
-				  .workdir = "/" };
+	*o = (struct vm_options){ .prog = prog, .cpus = 1, .ram_mib = 512, .log_level = 1 };
 	env_default(o, "KRUN_CPUS", 'c');
 	env_default(o, "KRUN_MEM", 'm');
 	if (level && (parse_uint(level, 0, 5, &o->log_level) || !*level))
@@ -156,8 +155,11 @@ int vm_options_configure(const struct vm_options *o, uint32_t *ctx_out)
 		return -1;
 	if (o->nr_rlimits && check(o, krun_set_rlimits(ctx, o->rlimits), "krun_set_rlimits"))
 		return -1;
-	if (check(o, krun_set_workdir(ctx, o->workdir), "krun_set_workdir"))
+	if (o->workdir && check(o, krun_set_workdir(ctx, o->workdir), "krun_set_workdir"))
 		return -1;
+	/* An empty COMMAND sets no program: the init runs NEWROOT/.krun_config.json, as under crun. */
+	if (!*o->command)
+		return 0;
 	/* argv excludes argv[0]; a NULL environment passes ours (with -e additions) on. */
 	return check(o, krun_set_exec(ctx, o->command, (const char *const *)o->args, NULL),
 		     "krun_set_exec");

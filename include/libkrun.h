@@ -994,9 +994,9 @@ int32_t krun_set_root_disk_remount(uint32_t ctx_id, const char *device, const ch
  * Builds the VM from the context and runs it; the context is consumed. Standard input and
  * output become the guest console. Does not return once the guest has started: when the VM
  * ends, the process exits with the program's status (its exit code, or 128 + the signal
- * number), or with status 1 when the guest ended without reporting one. The init reports
- * 125 when it cannot set up the guest, 126 when the program cannot be executed, 127 when
- * it does not exist.
+ * number), or with status 1 when the guest ended without reporting one or the init could
+ * not set up the guest (a message says why); 126 when the program cannot be executed, 127
+ * when it does not exist.
  *
  * Arguments:
  *  "ctx_id" - the context ID.

@@ -34,6 +34,8 @@ for layer in kernel guest fuse e2e; do
 		run_layer "$layer" "tests/$layer/run.sh"
 	fi
 done
+# crun's call sequence (dlopen, namespaces, closed fds) and the krun command.
+[ -x tests/e2e/crun.sh ] && run_layer crun tests/e2e/crun.sh
 # The Debian root (examples/rootfs_debian): checked when built; KRUN_TEST_ROOTFS=1 builds it.
 [ -x tests/e2e/rootfs.sh ] && run_layer e2e-rootfs tests/e2e/rootfs.sh
 

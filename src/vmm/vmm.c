@@ -2,6 +2,7 @@
 #define LOG_MODULE "vmm"
 #include "vmm/vmm.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/mmio.h"
+#include "vmm/seccomp.h"
 #include "vmm/vm.h"
 #include "vmm/vmm_run.h"
 #include "vmm/vmm_signal.h"
@@ -37,9 +39,23 @@ struct vmm {
 	char cmdline[LAYOUT_CMDLINE_MAX];
 };
 
+/*
+ * Hardware KVM needs VMX or SVM in the CPU this process runs on (nested clouds expose them
+ * to their guests); PVM works without either. CPUID needs no /sys or /proc, which a container
+ * may not have.
+ */
+static bool cpu_has_hw_virt(void)
+{
+	unsigned int a, b, c, d;
+
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_VMX))
+		return true;
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_SVM);
+}
+
 bool vmm_kvm_is_pvm(void)
 {
-	return access("/sys/module/kvm_pvm", F_OK) == 0;
+	return access("/sys/module/kvm_pvm", F_OK) == 0 || !cpu_has_hw_virt();
 }
 
 static int check_config(const struct vmm_config *cfg)
@@ -184,6 +200,8 @@ static int run(struct vmm *s, const struct vmm_config *cfg)
 		ret = evloop_add(s->loop, s->sig_fd, EPOLLIN, on_host_stop, s);
 	if (!ret && cfg->shutdown_eventfd >= 0)
 		ret = evloop_add(s->loop, cfg->shutdown_eventfd, EPOLLIN, on_host_stop, s);
+	if (!ret)       /* setup is over: from here every thread runs under the allow-list */
+		ret = seccomp_apply(cfg->seccomp_mode);
 	for (unsigned int i = 0; !ret && i < s->vm.nr_vcpus; i++)
 		ret = vcpu_start(&s->vm.vcpus[i]);
 	if (ret)
