@@ -40,17 +40,17 @@ struct vmm {
 };
 
 /*
- * Hardware KVM needs VMX or SVM in the CPU this process runs on (nested clouds expose them
- * to their guests); PVM works without either. CPUID needs no /sys or /proc, which a container
- * may not have.
+ * Hardware KVM needs VMX (CPUID.1:ECX[5]) or SVM (CPUID.80000001h:ECX[2]) in the CPU this
+ * process runs on (nested clouds expose them to their guests); PVM works without either.
+ * CPUID needs no /sys or /proc, which a container may not have.
  */
 static bool cpu_has_hw_virt(void)
 {
 	unsigned int a, b, c, d;
 
-	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_VMX))
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 5)))
 		return true;
-	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_SVM);
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 2));
 }
 
 bool vmm_kvm_is_pvm(void)
