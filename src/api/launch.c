@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_MODULE "launch"
@@ -55,6 +56,15 @@ static void rec_add_all(struct records *r, const char *key, char *const *values)
 		rec_add(r, key, values[i]);
 }
 
+/* The guest may have no RTC (QEMU microvm) or kvm-clock (TCG): the init sets this time. */
+static void clock_record(struct records *r)
+{
+	char now[32];
+
+	snprintf(now, sizeof(now), "%lld", (long long)time(NULL));
+	rec_add(r, "clock", now);
+}
+
 static void workload_records(const struct krun_ctx *c, struct records *r)
 {
 	if (c->exec_path) {
@@ -68,6 +78,7 @@ static void workload_records(const struct krun_ctx *c, struct records *r)
 	if (c->workdir)
 		rec_add(r, "workdir", c->workdir);
 	rec_add_all(r, "rlimit", c->rlimits);
+	clock_record(r);
 }
 
 static int set_share(struct launch_share *s, const char *tag, const char *host,
@@ -177,6 +188,25 @@ static int copy_extras(const struct krun_ctx *c, struct launch_spec *spec)
 	return 0;
 }
 
+static int copy_vsock_ports(const struct krun_ctx *c, struct launch_spec *spec)
+{
+	unsigned int i;
+
+	if (!c->nr_vsock_ports)
+		return 0;
+	spec->vsock_ports = calloc(c->nr_vsock_ports, sizeof(*spec->vsock_ports));
+	if (!spec->vsock_ports)
+		return -ENOMEM;
+	for (i = 0; i < c->nr_vsock_ports; i++, spec->nr_vsock_ports++) {
+		spec->vsock_ports[i].port = c->vsock_ports[i].port;
+		spec->vsock_ports[i].listen = c->vsock_ports[i].listen;
+		spec->vsock_ports[i].path = strdup(c->vsock_ports[i].path);
+		if (!spec->vsock_ports[i].path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int fill(const struct krun_ctx *c, struct launch_spec *spec)
 {
 	struct records r = { 0 };
@@ -190,6 +220,8 @@ static int fill(const struct krun_ctx *c, struct launch_spec *spec)
 		ret = make_shares(c, spec, &r);
 	if (!ret)
 		ret = copy_extras(c, spec);
+	if (!ret)
+		ret = copy_vsock_ports(c, spec);
 	spec->init_config = r.data;
 	spec->init_config_len = r.len;
 	return ret ? ret : r.err;
@@ -248,6 +280,9 @@ void launch_spec_free(struct launch_spec *spec)
 	}
 	free(spec->shares);
 	strv_free(spec->port_map);
+	for (i = 0; spec->vsock_ports && i < spec->nr_vsock_ports; i++)
+		free(spec->vsock_ports[i].path);
+	free(spec->vsock_ports);
 	free(spec->console_output);
 	if (spec->shutdown_eventfd >= 0)
 		close(spec->shutdown_eventfd);

@@ -21,6 +21,13 @@ struct launch_share {
 	bool read_only;
 };
 
+/* krun_add_vsock_port2 pairing: guest vsock port <-> host UNIX socket path. */
+struct launch_vsock_port {
+	uint32_t port;
+	char *path;
+	bool listen;        /* the VMM listens on path (host connects in) */
+};
+
 struct launch_spec {
 	unsigned int vcpus;
 	uint64_t ram_bytes;
@@ -32,6 +39,8 @@ struct launch_spec {
 	unsigned int nr_shares;
 	char **port_map;            /* "HOST:GUEST" strings, validated */
 	unsigned int nr_port_map;
+	struct launch_vsock_port *vsock_ports;
+	unsigned int nr_vsock_ports;
 	char *console_output;       /* krun_set_console_output path, or NULL */
 	int shutdown_eventfd;       /* -1 if none */
 	/* Written by the exit vfile (any thread): the status the init reported, or -1. */
