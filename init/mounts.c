@@ -58,6 +58,12 @@ static void populate_dev(void)
 
 int mounts_system(void)
 {
+	/*
+	 * The root share is nodev too: device nodes in the user's directory must not open the
+	 * guest's devices (the init mounts its own /dev below).
+	 */
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_NODEV, NULL))
+		log_error("warning: remount / nodev: %m");
 	for (size_t i = 0; i < sizeof(system_fs) / sizeof(system_fs[0]); i++) {
 		const struct fs *fs = &system_fs[i];
 		if (!is_dir(fs->path)) {
@@ -110,7 +116,8 @@ int mounts_volumes(const struct config *c)
 			log_error("cannot create mount point %s: %s", m->path, strerror(-r));
 			return r;
 		}
-		if (mount(m->tag, m->path, "virtiofs", 0, NULL)) {
+		/* nodev: a device node in a share would open the guest's own device. */
+		if (mount(m->tag, m->path, "virtiofs", MS_NODEV, NULL)) {
 			r = -errno;
 			log_error("mount virtio-fs %s on %s: %m", m->tag, m->path);
 			return r;

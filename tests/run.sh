@@ -34,6 +34,8 @@ for layer in kernel guest fuse e2e; do
 		run_layer "$layer" "tests/$layer/run.sh"
 	fi
 done
+# File operations and the escape suite inside the guest, on the root and a mapped volume.
+[ -x tests/e2e/fs.sh ] && run_layer e2e-fs tests/e2e/fs.sh
 # crun's call sequence (dlopen, namespaces, closed fds) and the krun command.
 [ -x tests/e2e/crun.sh ] && run_layer crun tests/e2e/crun.sh
 # The Debian root (examples/rootfs_debian): checked when built; KRUN_TEST_ROOTFS=1 builds it.
