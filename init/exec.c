@@ -12,6 +12,7 @@
 
 #include "common/krun_init.h"
 #include "log.h"
+#include "tsi.h"
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -116,6 +117,8 @@ void exec_child(const struct config *c, char *const envp[], const int fds[3])
 	reset_signals();
 	setup_stdio(fds);
 	setup_limits(c);
+	/* TSI: the seccomp filter goes on while we are still root (see tsi.h). */
+	tsi_child_install();
 	setup_creds(c);
 	if (c->workdir && chdir(c->workdir) < 0) {
 		log_error("cannot enter working directory %s: %m", c->workdir);

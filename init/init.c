@@ -19,6 +19,7 @@
 #include "oci.h"
 #include "ports.h"
 #include "supervise.h"
+#include "tsi.h"
 
 #define RECORDS_MAX (1u << 20)
 #define OCI_MAX (16u << 20)
@@ -229,6 +230,8 @@ int main(void)
 	if (mounts_volumes(&cfg))
 		finish(1);
 	complete_env(&cfg);
+	/* Before the ports open: the supervisor must not hold the program's streams. */
+	tsi_start();
 	ports_open(fds);
 	int status = supervise_run(&cfg, cfg.env, fds);
 	supervise_stop_all();

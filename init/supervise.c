@@ -10,6 +10,7 @@
 
 #include "exec.h"
 #include "log.h"
+#include "tsi.h"
 
 /* Grace period between SIGTERM and SIGKILL for processes left behind by the program. */
 #define STOP_GRACE_MS 1000
@@ -86,6 +87,7 @@ int supervise_run(const struct config *c, char *const envp[], const int fds[3])
 	}
 	if (pid == 0)
 		exec_child(c, envp, fds);
+	tsi_parent_forked();
 	/* Only the program holds the ports now: its last close is EOF for the host. */
 	close_ports(fds);
 	log_debug("started %s as pid %d", c->exec, (int)pid);

@@ -27,7 +27,9 @@
 #define TCG_VM_ENV_HELP \
 	";\nKRUN_VMLINUX (kernel, default " KRUN_DEFAULT_VMLINUX "), KRUN_QEMU (QEMU binary),\n" \
 	"KRUN_SERIAL_LOG=FILE (kernel messages on ttyS0 to FILE), KRUN_DEBUG=1 (print the\n" \
-	"QEMU command, kernel log to /tmp/tcg_vm.PID.serial.log; 2: also trace vhost-user)."
+	"QEMU command, kernel log to /tmp/tcg_vm.PID.serial.log; 2: also trace vhost-user),\n" \
+	"KRUN_TCG_VSOCK=0 (no vsock device: no guest network), KRUN_TSI_DNS=IP[:PORT] (guest\n" \
+	"DNS goes there over TCP; default: the first nameserver of /etc/resolv.conf)."
 
 /* fds 0-2 must exist, or our sockets would take their numbers and receive program output. */
 static void ensure_std_fds(void)

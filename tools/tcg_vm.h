@@ -38,9 +38,15 @@ struct tcg_vm {
 	int stream_fd[TVM_NR_STREAMS];
 	struct tcg_vm_fs *fs;
 	unsigned int nr_fs;
+	/* virtio-vsock with the TSI proxy as its backend (vhost-user-vsock-device). */
+	struct tcg_vm_fs vsock;
+	bool use_vsock;
 	pid_t qemu;
 	int qemu_status;                    /* waitpid status once qemu ended, else -1 */
 };
+
+/* tcg_vm_vsock.c: the vsock device and TSI proxy, created before QEMU starts. */
+int tcg_vm_vsock_prepare(struct tcg_vm *t);
 
 /* tcg_vm_qemu.c: sockets, the QEMU command line, the child process. */
 int tcg_vm_qemu_prepare(struct tcg_vm *t);

@@ -108,7 +108,8 @@ int tcg_vm_qemu_prepare(struct tcg_vm *t)
 		snprintf(t->serial_log, sizeof(t->serial_log), "%s", getenv("KRUN_SERIAL_LOG"));
 	else if (t->debug)
 		snprintf(t->serial_log, sizeof(t->serial_log), "/tmp/tcg_vm.%d.serial.log", (int)getpid());
-	return make_fs_devices(t);
+	ret = make_fs_devices(t);
+	return ret ? ret : tcg_vm_vsock_prepare(t);
 }
 
 /* A growable argv of our own strings. */
@@ -216,6 +217,15 @@ static void add_shares(struct tcg_vm *t, struct args *a)
 	}
 }
 
+static void add_vsock(struct tcg_vm *t, struct args *a)
+{
+	if (!t->use_vsock)
+		return;
+	add_socket_chardev(t, a, "vsock");
+	add(a, "-device");
+	add(a, "vhost-user-vsock-device,chardev=vsock");
+}
+
 static void build_argv(struct tcg_vm *t, struct args *a)
 {
 	const char *qemu = getenv("KRUN_QEMU");
@@ -264,6 +274,7 @@ static void build_argv(struct tcg_vm *t, struct args *a)
 	}
 	add_streams(t, a);
 	add_shares(t, a);
+	add_vsock(t, a);
 }
 
 static void print_command(const struct args *a)
@@ -349,14 +360,18 @@ static void *loop_thread(void *arg)
 	return NULL;
 }
 
-/* One event loop and thread per backend: shares never wait on each other's requests. */
+/*
+ * One event loop and thread per backend: shares never wait on each other's requests. A
+ * backend that needs its loop earlier (the vsock one: the TSI proxy runs on it) brings it.
+ */
 static int start_backend(struct tcg_vm *t, struct tcg_vm_fs *f)
 {
 	int fd = accept_from_qemu(t, f->listen_fd), ret;
 
 	if (fd < 0)
 		return fd;
-	f->loop = evloop_create();
+	if (!f->loop)
+		f->loop = evloop_create();
 	if (!f->loop) {
 		close(fd);
 		return -ENOMEM;
@@ -391,7 +406,7 @@ int tcg_vm_qemu_connect(struct tcg_vm *t)
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return t->use_vsock ? start_backend(t, &t->vsock) : 0;
 }
 
 void tcg_vm_qemu_kill(struct tcg_vm *t)
@@ -424,26 +439,37 @@ static void remove_file(const struct tcg_vm *t, const char *name)
 	unlink(path);
 }
 
+static void stop_backend(struct tcg_vm_fs *f)
+{
+	if (f->running) {
+		evloop_stop(f->loop);
+		pthread_join(f->thread, NULL);
+	}
+	f->running = false;
+	vhost_user_destroy(f->vu);
+	virtio_dev_destroy(f->dev);
+	evloop_destroy(f->loop);
+	f->vu = NULL;
+	f->dev = NULL;
+	f->loop = NULL;
+	close_fd(&f->listen_fd);
+}
+
 static void stop_backends(struct tcg_vm *t)
 {
 	char name[32];
 
 	for (unsigned int i = 0; t->fs && i < t->nr_fs; i++) {
-		struct tcg_vm_fs *f = &t->fs[i];
-
-		if (f->running) {
-			evloop_stop(f->loop);
-			pthread_join(f->thread, NULL);
-		}
-		vhost_user_destroy(f->vu);
-		virtio_dev_destroy(f->dev);
-		evloop_destroy(f->loop);
-		close_fd(&f->listen_fd);
+		stop_backend(&t->fs[i]);
 		snprintf(name, sizeof(name), "fs%u", i);
 		remove_file(t, name);
 	}
 	free(t->fs);
 	t->fs = NULL;
+	if (t->use_vsock) {
+		stop_backend(&t->vsock);
+		remove_file(t, "vsock");
+	}
 }
 
 void tcg_vm_qemu_cleanup(struct tcg_vm *t)
@@ -466,6 +492,8 @@ void tcg_vm_qemu_dump_devices(const struct tcg_vm *t)
 	for (unsigned int i = 0; t->fs && i < t->nr_fs; i++)
 		if (t->fs[i].vu && !vhost_user_closed(t->fs[i].vu))
 			vhost_user_dump(t->fs[i].vu);
+	if (t->vsock.vu && !vhost_user_closed(t->vsock.vu))
+		vhost_user_dump(t->vsock.vu);
 }
 
 void tcg_vm_qemu_print_log(const struct tcg_vm *t)

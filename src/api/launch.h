@@ -13,6 +13,8 @@
 #include "vmm/vmm.h"
 
 struct fs;
+struct evloop;
+struct virtio_dev;
 
 struct launch_share {
 	char *tag;          /* virtio-fs tag; shares[0] is the root with KRUN_ROOT_TAG */
@@ -53,6 +55,14 @@ void launch_spec_free(struct launch_spec *spec);
 /* The FUSE server for share i; the root share also serves the init, config and exit files. */
 int launch_create_fs(struct launch_spec *spec, unsigned int i, struct fs **out)
 	__attribute__((warn_unused_result));
+/*
+ * The vsock device for the guest: the krun_add_vsock_port pairings plus the TSI proxy (socket
+ * impersonation, DNS, port map). loop: the device's loop if already known (vhost-user), else
+ * NULL (the in-process transport hands it over at activation).
+ */
+int launch_create_vsock(const struct launch_spec *spec, struct evloop *loop, struct virtio_dev **out)
+	__attribute__((warn_unused_result));
+
 /* Host process status after the guest ended: the reported status, else KRUN_STATUS_NO_REPORT. */
 int launch_exit_status(const struct launch_spec *spec);
 

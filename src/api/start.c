@@ -6,7 +6,6 @@
 #include "devices/balloon.h"
 #include "devices/console.h"
 #include "devices/fs/virtio_fs.h"
-#include "devices/vsock/vsock.h"
 #include "virtio/device.h"
 #include "vmm/vmm.h"
 
@@ -118,28 +117,18 @@ static int add_share(struct launch_spec *spec, unsigned int i, struct vmm_config
 }
 
 /*
- * virtio-vsock with the krun_add_vsock_port2 pairings. Always present, as in public libkrun
- * (where it is implicit for TSI): the guest's vsock stack finds the host even with no ports.
+ * virtio-vsock with the krun_add_vsock_port2 pairings and the TSI proxy (the guest's
+ * networking). Always present, as in public libkrun.
  */
 static int add_vsock(const struct launch_spec *spec, struct vmm_config *cfg)
 {
-	struct vsock_port_map *ports = calloc(spec->nr_vsock_ports + 1, sizeof(*ports));
-	struct vsock_config vc = { .ports = ports, .nr_ports = spec->nr_vsock_ports };
-	unsigned int i;
-	int ret;
+	int ret = cfg->nr_devices < VMM_MAX_DEVICES ?
+		  launch_create_vsock(spec, NULL, &cfg->devices[cfg->nr_devices]) : -E2BIG;
 
-	if (!ports)
-		return -ENOMEM;
-	for (i = 0; i < spec->nr_vsock_ports; i++)
-		ports[i] = (struct vsock_port_map){ spec->vsock_ports[i].port, spec->vsock_ports[i].path,
-						    spec->vsock_ports[i].listen };
-	ret = cfg->nr_devices < VMM_MAX_DEVICES ? virtio_vsock_create(&vc, &cfg->devices[cfg->nr_devices])
-						: -E2BIG;
 	if (!ret)
 		cfg->nr_devices++;
 	else
 		log_error("vsock device: %s", strerror(-ret));
-	free(ports);
 	return ret;
 }
 

@@ -10,9 +10,9 @@
  * payload unchanged (each seqpacket message is one datagram); the init installs it in the
  * program in place of its socket (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD).
  *
- * DNS: op KRUN_TSI_OP_DNS on a seqpacket (or stream with a 2-byte length prefix, as DNS over
- * TCP) connection: each message is a DNS query the host forwards to its own resolvers; each
- * reply message is the answer.
+ * DNS: op KRUN_TSI_OP_DNS (family, port and path_len all 0) on a stream connection that then
+ * carries DNS over TCP framing (2-byte length prefix): the proxy relays it to the host's
+ * resolver over TCP. The init's stub on guest 127.0.0.1:53 turns UDP queries into that.
  *
  * Inbound (krun_set_port_map "HOST:GUEST"): the host accepts on HOST and connects to the
  * guest's vsock port KRUN_TSI_INBOUND_PORT; it first sends struct krun_tsi_inbound, then the

@@ -1,0 +1,19 @@
+/*
+ * Transparent socket impersonation, guest side: the program runs under a seccomp filter whose
+ * user notifications (connect, getpeername, getsockname, setsockopt) go to a supervisor child
+ * of PID 1, which hands impersonated sockets to the host proxy over vsock (common/krun_tsi.h).
+ */
+#ifndef KRUN_INIT_TSI_H
+#define KRUN_INIT_TSI_H
+
+/* PID 1, before the program's fork: starts the supervisor if the VM has a vsock device. */
+void tsi_start(void);
+/*
+ * The program's child, still root (so no NO_NEW_PRIVS is needed and setuid programs keep
+ * working): installs the filter and sends its listener to the supervisor. No-op without TSI.
+ */
+void tsi_child_install(void);
+/* PID 1, after the fork: the child's end of the channel is no longer ours to hold. */
+void tsi_parent_forked(void);
+
+#endif

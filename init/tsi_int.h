@@ -1,0 +1,89 @@
+/* Internals of the guest TSI supervisor (init/tsi_*.c). */
+#ifndef KRUN_INIT_TSI_INT_H
+#define KRUN_INIT_TSI_INT_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "common/krun_tsi.h"
+#include "tsi_sys.h"
+
+/* Connects waiting for the host at once; more notifications wait in the kernel. */
+#define TSI_MAX_PENDING 128
+/* Impersonated sockets whose addresses we remember for getpeername/getsockname. */
+#define TSI_MAX_NAMES 1024
+/* Beyond the connect timeout, how long the host may take to answer at all. */
+#define TSI_ANSWER_SLACK_MS 5000
+
+/* A process that raised a notification, opened so that pid reuse cannot fool us. */
+struct tsi_target {
+	pid_t tid;
+	int pidfd;          /* of its thread group (pidfd_getfd works on that) */
+	int memfd;          /* /proc/TID/mem, read-write */
+};
+
+/* A connect waiting for the vsock handshake. */
+struct tsi_pending {
+	bool used;
+	uint64_t id;
+	int target_fd;      /* fd number in the program */
+	int vfd;            /* our vsock connection to the proxy */
+	size_t req_off;     /* bytes of req sent so far */
+	int status_flags;   /* O_NONBLOCK of the program's socket */
+	bool cloexec;
+	long deadline;
+	uint8_t req[sizeof(struct krun_tsi_request) + KRUN_TSI_PATH_MAX];
+	size_t req_len;
+	struct krun_tsi_response resp;
+	size_t resp_got;
+	struct sockaddr_storage peer;   /* as the program asked, in its socket's family */
+	socklen_t peer_len;
+	int domain;
+};
+
+/* tsi_target.c */
+int tsi_target_open(struct tsi_target *t, int listener, const struct tsi_notif *n);
+void tsi_target_close(struct tsi_target *t);
+int tsi_target_read(const struct tsi_target *t, uint64_t addr, void *buf, size_t len);
+int tsi_target_write(const struct tsi_target *t, uint64_t addr, const void *buf, size_t len);
+/* Our own copy of the program's fd (pidfd_getfd), or -errno. */
+int tsi_target_getfd(const struct tsi_target *t, int fd);
+/* The fd's close-on-exec flag in the program (from /proc/TID/fdinfo). */
+bool tsi_target_cloexec(const struct tsi_target *t, int fd);
+
+/* tsi_helper.c: the supervisor process's body. */
+void tsi_helper_run(int chan) __attribute__((noreturn));
+/* tsi_dns.c: in PID 1, the stub resolver process and the guest's resolv.conf. */
+void tsi_dns_start(void);
+/* tsi_inbound.c: in PID 1, the port map's vsock listener process. */
+void tsi_inbound_start(void);
+
+long tsi_now_ms(void);
+bool tsi_id_valid(int listener, uint64_t id);
+/* Answer a notification: val/error as the syscall's result, or continue into the kernel. */
+void tsi_reply(int listener, uint64_t id, int error);
+void tsi_reply_continue(int listener, uint64_t id);
+struct tsi_pending *tsi_pending_alloc(void);
+
+/* tsi_connect.c */
+void tsi_connect_notif(int listener, const struct tsi_notif *n);
+/* The pending connect's vsock fd is ready (revents from poll). */
+void tsi_connect_progress(int listener, struct tsi_pending *p, short revents);
+void tsi_connect_timeout(int listener, struct tsi_pending *p);
+/* Is a guest program listening on this TCP port (then the kernel connects locally)? */
+bool tsi_guest_listens(uint16_t port);
+
+/* tsi_unix.c: 1 with r and path ("<tag>/<path>") filled when connecting there is ours. */
+int tsi_unix_classify(const struct tsi_target *t, const struct sockaddr_storage *ss, uint64_t len,
+		      struct krun_tsi_request *r, char *path, size_t size);
+
+/* tsi_names.c */
+void tsi_names_add(int vfd, const struct sockaddr_storage *peer, socklen_t peer_len,
+		   const struct sockaddr_storage *local, socklen_t local_len);
+void tsi_names_notif(int listener, const struct tsi_notif *n);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * Kernel ABI the TSI supervisor needs (seccomp user notification, classic BPF, vsock addresses),
+ * spelled out here because the musl build of the init has no <linux/...> headers. Values are
+ * the kernel's uapi (include/uapi/linux/seccomp.h, filter.h, audit.h, vm_sockets.h).
+ */
+#ifndef KRUN_INIT_TSI_SYS_H
+#define KRUN_INIT_TSI_SYS_H
+
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+/* Classic BPF (struct sock_filter / sock_fprog). */
+struct tsi_bpf_insn {
+	uint16_t code;
+	uint8_t jt, jf;
+	uint32_t k;
+};
+
+struct tsi_bpf_prog {
+	unsigned short len;
+	struct tsi_bpf_insn *filter;
+};
+
+#define TSI_BPF_LD_W_ABS 0x20   /* BPF_LD | BPF_W | BPF_ABS */
+#define TSI_BPF_JEQ_K 0x15      /* BPF_JMP | BPF_JEQ | BPF_K */
+#define TSI_BPF_RET_K 0x06      /* BPF_RET | BPF_K */
+
+struct tsi_seccomp_data {
+	int nr;
+	uint32_t arch;
+	uint64_t instruction_pointer;
+	uint64_t args[6];
+};
+
+#define TSI_SECCOMP_DATA_NR 0
+#define TSI_SECCOMP_DATA_ARCH 4
+#define TSI_SECCOMP_DATA_ARG_LO(i) (16 + 8 * (i))   /* little-endian: low word first */
+
+#define TSI_AUDIT_ARCH_X86_64 0xc000003eu
+#define TSI_SECCOMP_SET_MODE_FILTER 1
+#define TSI_SECCOMP_GET_NOTIF_SIZES 3
+#define TSI_SECCOMP_FILTER_FLAG_NEW_LISTENER (1u << 3)
+#define TSI_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1u << 5)
+#define TSI_SECCOMP_RET_ALLOW 0x7fff0000u
+#define TSI_SECCOMP_RET_USER_NOTIF 0x7fc00000u
+
+struct tsi_notif {
+	uint64_t id;
+	uint32_t pid;
+	uint32_t flags;
+	struct tsi_seccomp_data data;
+};
+
+struct tsi_notif_resp {
+	uint64_t id;
+	int64_t val;
+	int32_t error;
+	uint32_t flags;
+};
+
+struct tsi_notif_addfd {
+	uint64_t id;
+	uint32_t flags;
+	uint32_t srcfd;
+	uint32_t newfd;
+	uint32_t newfd_flags;
+};
+
+struct tsi_notif_sizes {
+	uint16_t seccomp_notif;
+	uint16_t seccomp_notif_resp;
+	uint16_t seccomp_data;
+};
+
+#define TSI_USER_NOTIF_FLAG_CONTINUE 1u
+#define TSI_ADDFD_FLAG_SETFD 1u
+#define TSI_IOCTL_NOTIF_RECV _IOWR('!', 0, struct tsi_notif)
+#define TSI_IOCTL_NOTIF_SEND _IOWR('!', 1, struct tsi_notif_resp)
+#define TSI_IOCTL_NOTIF_ID_VALID _IOW('!', 2, uint64_t)
+#define TSI_IOCTL_NOTIF_ADDFD _IOW('!', 3, struct tsi_notif_addfd)
+
+/* struct sockaddr_vm */
+struct tsi_sockaddr_vm {
+	sa_family_t svm_family;
+	unsigned short svm_reserved1;
+	unsigned int svm_port;
+	unsigned int svm_cid;
+	uint8_t svm_flags;
+	unsigned char svm_zero[3];
+};
+
+#define TSI_VMADDR_CID_HOST 2u
+
+#endif

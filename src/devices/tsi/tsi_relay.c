@@ -1,0 +1,132 @@
+/* TSI proxy: the byte relay between the guest's socketpair end and the host socket. */
+#define LOG_MODULE "tsi"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "devices/tsi/tsi_priv.h"
+#include "util/log.h"
+
+/* This direction is over: drop what is left and tell the sender it is not read any more. */
+static void pipe_kill(struct tsi_pipe *pp, int from, int to)
+{
+	pp->len = pp->off = 0;
+	if (!pp->eof)
+		shutdown(from, SHUT_RD);
+	if (!pp->shut)
+		shutdown(to, SHUT_WR);
+	pp->eof = pp->shut = true;
+}
+
+static bool pipe_read(struct tsi_pipe *pp, int from, int to)
+{
+	ssize_t n;
+
+	if (pp->len && pp->off + pp->len == TSI_RELAY_BUF) {
+		memmove(pp->buf, pp->buf + pp->off, pp->len);
+		pp->off = 0;
+	}
+	if (pp->eof || pp->off + pp->len == TSI_RELAY_BUF)
+		return false;
+	n = recv(from, pp->buf + pp->off + pp->len, TSI_RELAY_BUF - pp->off - pp->len, 0);
+	if (n > 0)
+		pp->len += (size_t)n;
+	else if (n == 0 || errno == ECONNRESET)
+		pp->eof = true;     /* a reset ends this direction like EOF: the data got through */
+	else if (errno != EAGAIN && errno != EINTR)
+		pipe_kill(pp, from, to);
+	return n >= 0 || pp->eof;
+}
+
+static bool pipe_write(struct tsi_pipe *pp, int from, int to)
+{
+	ssize_t n;
+
+	if (!pp->len)
+		return false;
+	n = send(to, pp->buf + pp->off, pp->len, MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			pipe_kill(pp, from, to);
+		return false;
+	}
+	pp->off += (size_t)n;
+	pp->len -= (size_t)n;
+	if (!pp->len)
+		pp->off = 0;
+	return n > 0;
+}
+
+/* Move what can move now; the half-close follows the last byte. */
+static void pump(struct tsi_pipe *pp, int from, int to)
+{
+	bool progress = true;
+
+	while (progress && !pp->shut) {
+		progress = pipe_read(pp, from, to);
+		progress |= pipe_write(pp, from, to);
+	}
+	if (pp->eof && !pp->len && !pp->shut) {
+		shutdown(to, SHUT_WR);
+		pp->shut = true;
+	}
+}
+
+static uint32_t want_in(const struct tsi_pipe *pp)
+{
+	return !pp->eof && pp->len < TSI_RELAY_BUF ? EPOLLIN : 0;
+}
+
+static uint32_t want_out(const struct tsi_pipe *pp)
+{
+	return pp->len ? EPOLLOUT : 0;
+}
+
+static void run(struct tsi_conn *c)
+{
+	pump(&c->up, c->gfd, c->hfd);
+	pump(&c->down, c->hfd, c->gfd);
+	if (c->up.shut && c->down.shut) {
+		tsi_conn_close(c);
+		return;
+	}
+	tsi_conn_watch(c, want_in(&c->up) | want_out(&c->down), want_in(&c->down) | want_out(&c->up));
+}
+
+int tsi_relay_start(struct tsi_conn *c, const void *prefix, size_t len)
+{
+	c->up.buf = malloc(TSI_RELAY_BUF);
+	c->down.buf = malloc(TSI_RELAY_BUF);
+	if (!c->up.buf || !c->down.buf || len > TSI_RELAY_BUF)
+		return -ENOMEM;
+	if (len)
+		memcpy(c->down.buf, prefix, len);
+	c->down.len = len;
+	c->state = TSI_RELAY;
+	run(c);
+	return 0;
+}
+
+void tsi_relay_on_guest(void *opaque, uint32_t events)
+{
+	struct tsi_conn *c = opaque;
+
+	(void)events;
+	if (c->state != TSI_RELAY)
+		tsi_proxy_on_handshake(c, false);
+	else
+		run(c);
+}
+
+void tsi_relay_on_host(void *opaque, uint32_t events)
+{
+	struct tsi_conn *c = opaque;
+
+	(void)events;
+	if (c->state != TSI_RELAY)
+		tsi_proxy_on_handshake(c, true);
+	else
+		run(c);
+}
