@@ -29,17 +29,24 @@ run_layer() {
 for t in "$BUILD"/tests/unit/test_*; do
 	[ -x "$t" ] && run_layer "unit/$(basename "$t")" "$t"
 done
-for layer in kernel guest fuse e2e; do
-	if [ -x "tests/$layer/run.sh" ]; then
-		run_layer "$layer" "tests/$layer/run.sh"
-	fi
+# Layers in order: each is tests/<path> and prints its own PASS/FAIL/SKIP lines.
+#   kernel      the kernel bundle (libkrunfw ABI, boot under TCG)
+#   guest       our test guest on /dev/kvm: the in-process VMM's KVM plumbing
+#   fuse        the FUSE server mounted through /dev/fuse: POSIX checks at native speed
+#   e2e         run-a-program scenarios through every runner (chroot_vm, tcg_vm)
+#   e2e-fs      file operations and the escape suite inside the guest
+#   e2e-tsi     guest networking through socket impersonation
+#   crun        crun's call sequence (dlopen, namespaces, closed fds) and the krun command
+#   e2e-rootfs  real programs from the Debian root (when built; KRUN_TEST_ROOTFS=1 builds it)
+#   faults      hostile guests and host faults
+#   fuzz        a short libFuzzer round per target
+for layer in kernel/run.sh guest/run.sh fuse/run.sh e2e/run.sh e2e/fs.sh e2e/tsi.sh e2e/crun.sh \
+	     e2e/rootfs.sh e2e/faults.sh fuzz/run.sh; do
+	name=${layer%/run.sh}
+	name=${name%.sh}
+	name=${name/\//-}
+	[ -x "tests/$layer" ] && run_layer "$name" "tests/$layer"
 done
-# File operations and the escape suite inside the guest, on the root and a mapped volume.
-[ -x tests/e2e/fs.sh ] && run_layer e2e-fs tests/e2e/fs.sh
-# crun's call sequence (dlopen, namespaces, closed fds) and the krun command.
-[ -x tests/e2e/crun.sh ] && run_layer crun tests/e2e/crun.sh
-# The Debian root (examples/rootfs_debian): checked when built; KRUN_TEST_ROOTFS=1 builds it.
-[ -x tests/e2e/rootfs.sh ] && run_layer e2e-rootfs tests/e2e/rootfs.sh
 
 pass=$(grep -c '^PASS ' "$log")
 fail=$(grep -c '^FAIL ' "$log")
