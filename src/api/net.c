@@ -1,6 +1,7 @@
 /* krun_* calls for guest connectivity: the TSI port map and vsock port pairings. */
 #include "api/api.h"
 #include "api/ctx.h"
+#include "util/unixsock.h"
 #include "api/strv.h"
 
 #include <errno.h>
@@ -125,8 +126,11 @@ static int check_vsock_path(const char *path, bool listen)
 		return -EINVAL;
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ENAMETOOLONG;
-	/* A listening socket is created by us at start; an existing file would be in the way. */
-	if (listen && lstat(path, &st) == 0)
+	/*
+	 * A listening socket is created by us at start; an existing file would be in the way,
+	 * unless it is a socket a previous run left behind (krun_start_enter exits the process).
+	 */
+	if (listen && lstat(path, &st) == 0 && !unixsock_is_stale(path))
 		return -EEXIST;
 	return 0;
 }

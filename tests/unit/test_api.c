@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static char tmp[256];       /* canonical temp dir */
@@ -709,12 +711,49 @@ static void test_concurrent_configuration(void)
 	CHECK_EQ(krun_free_ctx((uint32_t)shared_ctx), 0);
 }
 
+/* A socket file bound to path; listening or left behind after close. */
+static int bound_socket(const char *path, bool keep_listening)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1))
+		return -1;
+	if (!keep_listening) {
+		close(fd);
+		return 0;
+	}
+	return fd;
+}
+
+/* A listen path left by an earlier run (krun_start_enter exits) is reusable; a live one is not. */
+static void test_vsock_listen_stale_socket(void)
+{
+	char stale[300], live[300];
+	int id = krun_create_ctx(), fd;
+
+	CHECK(id >= 0);
+	snprintf(stale, sizeof(stale), "%s/stale.sock", tmp);
+	snprintf(live, sizeof(live), "%s/live.sock", tmp);
+	CHECK_EQ(bound_socket(stale, false), 0);
+	fd = bound_socket(live, true);
+	CHECK(fd >= 0);
+	CHECK_EQ(krun_add_vsock_port2((uint32_t)id, 7, stale, true), 0);
+	CHECK_EQ(krun_add_vsock_port2((uint32_t)id, 8, live, true), -EEXIST);
+	close(fd);
+	unlink(stale);
+	unlink(live);
+	krun_free_ctx((uint32_t)id);
+}
+
 int main(void)
 {
 	setup_tmp();
 	/* Expected failures log warnings; keep the test output to verdicts. */
 	krun_set_log_level(KRUN_LOG_LEVEL_OFF);
 	RUN_TEST(test_create_free_use);
+	RUN_TEST(test_vsock_listen_stale_socket);
 	RUN_TEST(test_unknown_ctx);
 	RUN_TEST(test_vm_config);
 	RUN_TEST(test_root);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "devices/vsock/vsock_priv.h"
+#include "util/unixsock.h"
 #include "util/log.h"
 
 #define LISTEN_BACKLOG 32
@@ -36,6 +37,9 @@ static int listen_on(struct vsock_port *p)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* A socket file left by an earlier run (nobody listens on it) is replaced. */
+	if (unixsock_is_stale(p->path))
+		unlink(p->path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		ret = -errno;
 		close(fd);
