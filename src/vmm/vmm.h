@@ -41,6 +41,8 @@ struct vmm_config {
 	bool allow_pvm;
 	/* The kernel is a Linux kernel (PVM refusal applies); false for our test guest. */
 	bool linux_guest;
+	/* seccomp filter once set up: enum seccomp_level (vmm/seccomp.h); 0 = KRUN_SECCOMP env. */
+	int seccomp_mode;
 };
 
 /*

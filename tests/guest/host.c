@@ -21,6 +21,7 @@
 #include "devices/fs/fs.h"
 #include "devices/fs/virtio_fs.h"
 #include "util/log.h"
+#include "vmm/seccomp.h"
 #include "vmm/vmm_run.h"
 
 struct opts {
@@ -31,6 +32,7 @@ struct opts {
 	bool linux_guest;
 	const char *port;           /* --port NAME=FILE: a named console port the guest writes to FILE */
 	const char *balloon;        /* --balloon[=GPA,PAGES]: add the device; report those pages after */
+	int seccomp;                /* --seccomp=off|log|on (default: KRUN_SECCOMP) */
 };
 
 struct shutdown_timer {
@@ -182,6 +184,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "fs", required_argument, 0, 'f' }, { "linux", no_argument, 0, 'l' },
 		{ "log", required_argument, 0, 'v' }, { "shutdown-after", required_argument, 0, 's' },
 		{ "balloon", optional_argument, 0, 'b' }, { "port", required_argument, 0, 'p' },
+		{ "seccomp", required_argument, 0, 'S' },
 		{ 0, 0, 0, 0 },
 	};
 	int c;
@@ -199,6 +202,12 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'v': log_set_level((enum log_level)atoi(optarg)); break;
 		case 'b': o->balloon = optarg ? optarg : ""; break;
 		case 'p': o->port = optarg; break;
+		case 'S':
+			setenv("KRUN_SECCOMP", optarg, 1);
+			o->seccomp = seccomp_resolve(SECCOMP_LEVEL_ENV);
+			if (o->seccomp < 0)
+				return -1;
+			break;
 		default: return -1;
 		}
 	}
@@ -236,12 +245,13 @@ int main(int argc, char **argv)
 	if (parse(argc, argv, &o)) {
 		fprintf(stderr, "usage: %s --kernel FILE [--cmdline S] [--cpus N] [--ram MIB] [--fs DIR]"
 			" [--linux] [--log LEVEL] [--shutdown-after MS] [--balloon[=GPA,PAGES]]"
-			" [--port NAME=FILE]\n", argv[0]);
+			" [--port NAME=FILE] [--seccomp=off|log|on]\n", argv[0]);
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
 	cfg = (struct vmm_config){ .vcpus = o.cpus, .ram_bytes = (uint64_t)o.ram_mib << 20,
 		.cmdline = o.cmdline, .shutdown_eventfd = -1, .linux_guest = o.linux_guest,
+		.seccomp_mode = o.seccomp,
 		.kernel = { .source = VMM_KERNEL_FILE, .path = o.kernel, .format = 1 } };
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ret = add_console(&cfg, null_fd, o.port);

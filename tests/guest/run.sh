@@ -173,10 +173,16 @@ sc_console_multiport() {
 	[ "$(od -An -c "$tmp/port.out" | tr -s ' ')" = "$(printf 'multiport data\n' | od -An -c | tr -s ' ')" ] && return 0
 	why="port output differs: $(head -c 100 "$tmp/port.out" | od -An -c | tr -s ' ')"; return 1
 }
+sc_seccomp_on() {
+	# The VMM's threads under the enforcing seccomp filter (2 vCPUs, virtio-fs, balloon): any call off the list is SIGSYS.
+	fs_prepare
+	run 2 "t.scenario=fs t.file=data.txt t.content=$(cat "$tmp/root/data.txt")" --fs "$tmp/root" --balloon --seccomp=on
+	expect_guest_ok 0
+}
 
 SCENARIOS=${GUEST_SCENARIOS:-"boot_1cpu boot_2cpu ram_4g_split console_output irq_idt exit_0 exit_42 fs_read fs_exit_file_42 unmapped_mmio
 bad_chain triple_fault vcpu_fault sigterm_loop shutdown_eventfd bad_kernel pvm_refuses_linux
-balloon_report console_multiport"}
+balloon_report console_multiport seccomp_on"}
 for sc in $SCENARIOS; do
 	fails=0 max=0 last=""
 	for i in $(seq "$REPEAT"); do
