@@ -92,6 +92,10 @@ static int run(struct tcg_vm *t, int sigfd)
 	if (t->debug)
 		tcg_vm_qemu_print_log(t);
 	if (sig) {
+		if (sig == SIGPIPE) {
+			tcg_vm_qemu_kill(t);
+			return 128 + sig;
+		}
 		fprintf(stderr, "\ntcg_vm: stopped by signal %d\n", sig);
 		tcg_vm_qemu_dump_devices(t);
 		tcg_vm_qemu_kill(t);

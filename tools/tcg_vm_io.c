@@ -133,6 +133,8 @@ static bool pump_out(struct out_pump *o)
 		if (o->is_console)
 			remember(buf, n);
 		write_host(o->host_fd, &o->broken, buf, n);
+		if (o->broken && !o->is_console)
+			return false;
 	}
 }
 
@@ -271,6 +273,14 @@ int tcg_vm_io_run(struct tcg_vm *t, int sigfd)
 		for (unsigned int k = 0; k < io.nr_out; k++)
 			if (idx_out[k] >= 0 && p[idx_out[k]].revents)
 				io.out_open[k] = pump_out(&io.out[k]);
+		/*
+		 * The reader of the program's stdout/stderr left (`... | head -c1`). A guest port
+		 * cannot fail the program's writes (Linux blocks them instead), so end the run the
+		 * way the program would have ended locally: killed by SIGPIPE.
+		 */
+		for (unsigned int k = 0; k < io.nr_out; k++)
+			if (io.out[k].broken && !io.out[k].is_console)
+				return SIGPIPE;
 		if (idx_src >= 0 && p[idx_src].revents)
 			pump_in_read(&io.in);
 		if (idx_dst >= 0 && p[idx_dst].revents)
