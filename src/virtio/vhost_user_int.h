@@ -48,8 +48,12 @@ struct vhost_user {
 	struct vu_ring rings[VIRTIO_DEV_MAX_QUEUES];
 };
 
-/* The largest payload we accept; anything bigger is not a request we know. */
-#define MSG_MAX_PAYLOAD sizeof(struct vhost_user_mem)
+/*
+ * The largest payload we accept; anything bigger is not a request we know. A full config
+ * space (GET/SET_CONFIG, 12 + 256 bytes) is larger than the memory table.
+ */
+#define MSG_MAX_PAYLOAD (sizeof(struct vhost_user_mem) > sizeof(struct vhost_user_config) ? \
+			 sizeof(struct vhost_user_mem) : sizeof(struct vhost_user_config))
 
 struct vu_msg {
 	struct vhost_user_hdr hdr;

@@ -68,7 +68,7 @@ static void test_root_vfiles(void)
 	CHECK_EQ(e.attr.mode & 07777, 0444);
 	CHECK_EQ(t_read(fs, FUSE_READ, e.nodeid, fh, 0, sizeof(buf), buf), spec->init_config_len);
 	CHECK(!memcmp(buf, spec->init_config, spec->init_config_len));
-	CHECK(!memcmp(buf, "exec=/bin/sh\0arg=-c\0arg=exit 3\0env=A=1\0", 40));
+	CHECK(!memcmp(buf, "exec=/bin/sh\0arg=-c\0arg=exit 3\0env=A=1\0", 39));
 	/* The guest init reports the status by writing the exit file. */
 	CHECK_EQ(open_root(fs, KRUN_EXIT_NAME, O_WRONLY, &e, &fh), 0);
 	CHECK_EQ(launch_exit_status(spec), KRUN_STATUS_NO_REPORT);
