@@ -155,3 +155,20 @@ int32_t krun_free_ctx(uint32_t ctx_id)
 	ctx_destroy(c, false);
 	return 0;
 }
+
+int ctx_replace_strv(uint32_t id, size_t field, char **v)
+{
+	struct krun_ctx *c = ctx_lock(id);
+	char ***slot, **old;
+
+	if (!c) {
+		strv_free(v);
+		return -ENOENT;
+	}
+	slot = (char ***)((char *)c + field);
+	old = *slot;
+	*slot = v;
+	ctx_unlock();
+	strv_free(old);
+	return 0;
+}

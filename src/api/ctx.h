@@ -6,6 +6,7 @@
 #define KRUN_API_CTX_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -71,6 +72,11 @@ struct krun_ctx {
 /* Locks the table and returns the context, or returns NULL (table unlocked) if unknown. */
 struct krun_ctx *ctx_lock(uint32_t id);
 void ctx_unlock(void);
+/*
+ * Replaces the string vector at byte offset `field` of the context (offsetof(struct
+ * krun_ctx, ...)) with v, which it consumes either way. 0, or -ENOENT for an unknown context.
+ */
+int ctx_replace_strv(uint32_t id, size_t field, char **v);
 /* Removes the context from the table; the caller owns it (ctx_destroy). NULL if unknown. */
 struct krun_ctx *ctx_take(uint32_t id);
 /* Frees a context taken out of the table; keep_efd leaves its shutdown eventfd open. */

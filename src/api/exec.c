@@ -209,23 +209,11 @@ static int parse_rlimits(const char *const *in, char ***out)
 
 int32_t krun_set_rlimits(uint32_t ctx_id, const char *const rlimits[])
 {
-	struct krun_ctx *c;
-	char **v, **old;
+	char **v;
 	int ret;
 
 	if (!rlimits)
 		return -EINVAL;
 	ret = parse_rlimits(rlimits, &v);
-	if (ret)
-		return ret;
-	c = ctx_lock(ctx_id);
-	if (!c) {
-		strv_free(v);
-		return -ENOENT;
-	}
-	old = c->rlimits;
-	c->rlimits = v;
-	ctx_unlock();
-	strv_free(old);
-	return 0;
+	return ret ? ret : ctx_replace_strv(ctx_id, offsetof(struct krun_ctx, rlimits), v);
 }

@@ -96,8 +96,7 @@ static int parse_port_map(const char *const *in, char ***out)
 
 int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[])
 {
-	char **v = NULL, **old;
-	struct krun_ctx *c;
+	char **v = NULL;
 	int ret;
 
 	/* NULL is meaningful (expose every port) and is stored as "no map". */
@@ -106,16 +105,7 @@ int32_t krun_set_port_map(uint32_t ctx_id, const char *const port_map[])
 		if (ret)
 			return ret;
 	}
-	c = ctx_lock(ctx_id);
-	if (!c) {
-		strv_free(v);
-		return -ENOENT;
-	}
-	old = c->port_map;
-	c->port_map = v;
-	ctx_unlock();
-	strv_free(old);
-	return 0;
+	return ctx_replace_strv(ctx_id, offsetof(struct krun_ctx, port_map), v);
 }
 
 static int check_vsock_path(const char *path, bool listen)

@@ -21,6 +21,7 @@ ROOTS=${E2E_FS_ROOTS:-bb host}
 BIG_MIB=${E2E_FS_BIG_MIB:-256}
 BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd)
 export KRUN_VMLINUX=${KRUN_VMLINUX:-$BUILD_ABS/vmlinux}
+. tests/e2e/lib.sh
 SRC=$PWD/tests/e2e/fs
 
 # Guest-side checks (functions t_<name> in fs/guest.sh), in order; git and gcc need the host
@@ -39,29 +40,6 @@ HOST_CHECKS="crud rename hardlink symlink chmod owner xattr mmap sparse large_fi
 	open_unlinked escape_canary escape_nothing_outside escape_no_devices"
 HOST_ROOT_HOST_CHECKS="git gcc"
 
-# Mirrors tests/e2e/run.sh: why a runner cannot run here, or nothing.
-runner_unavailable() {
-	case $1 in
-	chroot_vm)
-		[ -x "$BUILD/chroot_vm" ] || { echo "$BUILD/chroot_vm not built"; return; }
-		[ -e /dev/kvm ] || { echo "no /dev/kvm"; return; }
-		if [ -d /sys/module/kvm_pvm ]; then
-			echo "/dev/kvm is PVM (kvm_pvm), a software nested hypervisor on which no Linux guest can run (see PLATFORM.md); tcg_vm covers these checks"
-			return
-		fi
-		grep -qwE 'vmx|svm' /proc/cpuinfo || echo "no vmx/svm in /proc/cpuinfo"
-		;;
-	tcg_vm)
-		[ -x "$BUILD/tcg_vm" ] || { echo "$BUILD/tcg_vm not built"; return; }
-		command -v "${KRUN_QEMU:-qemu-system-x86_64}" > /dev/null ||
-			{ echo "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"; return; }
-		[ -r "$KRUN_VMLINUX" ] || { echo "no guest kernel $KRUN_VMLINUX (kernel/build.sh)"; return; }
-		"${KRUN_QEMU:-qemu-system-x86_64}" -device help 2>/dev/null | grep -q vhost-user-fs-device ||
-			echo "QEMU lacks vhost-user-fs-device"
-		;;
-	*) echo "unknown runner" ;;
-	esac
-}
 
 check_names() {
 	local root=$1
@@ -86,16 +64,6 @@ fi
 head -c "$((BIG_MIB << 20))" /dev/urandom > "$work/big.in"
 BIG_SHA=$(sha256sum < "$work/big.in" | cut -d' ' -f1)
 
-make_busybox_root() {
-	local root=$1 bb
-	bb=$(command -v busybox) || return 1
-	file -L "$bb" | grep -q 'statically linked' || return 1
-	mkdir -p "$root"/{bin,proc,sys,dev,tmp,run,etc,mnt,work} || return 1
-	cp "$bb" "$root/bin/busybox" || return 1
-	for applet in $("$bb" --list); do
-		[ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
-	done
-}
 
 # The host side of one run: $D/share is the volume, $D/$CNAME its sibling holding the canary.
 prepare() {

@@ -18,6 +18,7 @@ ROOT=${ROOTFS_DIR:-examples/rootfs_debian}
 STAMP=$ROOT/.krun-rootfs.stamp
 BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd) || BUILD_ABS=$(pwd)/$BUILD
 export KRUN_VMLINUX=${KRUN_VMLINUX:-$BUILD_ABS/vmlinux}
+. tests/e2e/lib.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/krun-rootfs.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -93,27 +94,6 @@ names+=(procps)
 cmds+=('ps -o comm= -p $$; ps -e -o pid= | grep -c .  > /dev/null && echo listed')
 printf 'sh\nlisted\n' > "$work/want/procps"
 
-# Why a runner cannot run here, or nothing (the same rules as tests/e2e/run.sh).
-runner_unavailable() {
-	case $1 in
-	chroot_vm)
-		[ -x "$BUILD/chroot_vm" ] || { echo "$BUILD/chroot_vm not built"; return; }
-		[ -e /dev/kvm ] || { echo "no /dev/kvm"; return; }
-		if [ -d /sys/module/kvm_pvm ]; then
-			echo "/dev/kvm is PVM (kvm_pvm), a software nested hypervisor on which no Linux guest can run (see PLATFORM.md); tcg_vm covers these checks"
-			return
-		fi
-		grep -qwE 'vmx|svm' /proc/cpuinfo || echo "no vmx/svm in /proc/cpuinfo"
-		;;
-	tcg_vm)
-		[ -x "$BUILD/tcg_vm" ] || { echo "$BUILD/tcg_vm not built"; return; }
-		command -v "${KRUN_QEMU:-qemu-system-x86_64}" > /dev/null ||
-			{ echo "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"; return; }
-		[ -r "$KRUN_VMLINUX" ] || { echo "no guest kernel $KRUN_VMLINUX (kernel/build.sh)"; return; }
-		;;
-	*) echo "unknown runner" ;;
-	esac
-}
 
 failed=0
 for runner in $RUNNERS; do
