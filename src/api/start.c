@@ -11,8 +11,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define LOG_MODULE "start"
@@ -67,10 +69,27 @@ static int drop_privileges(const struct krun_ctx *c)
  * stay out of a piped stdout), or to the krun_set_console_output file, which also takes the
  * console's input away (as before).
  */
-static int add_console(const struct launch_spec *spec, struct vmm_config *cfg)
+/*
+ * The reader of the program's stdout or stderr left (`... | head -c1`): end the run as the
+ * program would have ended locally, killed by SIGPIPE, by stopping the VM.
+ */
+static void output_closed(void *opaque)
+{
+	struct launch_spec *spec = opaque;
+	int unset = -1;
+	uint64_t one = 1;
+
+	__atomic_compare_exchange_n(&spec->exit_status, &unset, 128 + SIGPIPE, false,
+				    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+	if (write(spec->shutdown_eventfd, &one, sizeof(one)) < 0)
+		log_warn("cannot stop the VM after the output reader left: %s", strerror(errno));
+}
+
+static int add_console(struct launch_spec *spec, struct vmm_config *cfg)
 {
 	static const char *const names[3] = { KRUN_PORT_STDIN, KRUN_PORT_STDOUT, KRUN_PORT_STDERR };
-	struct console_config cc = { .in_fd = -1, .out_fd = -1 };
+	struct console_config cc = { .in_fd = -1, .out_fd = -1, .output_closed = output_closed,
+				     .opaque = spec };
 	int ret, file = -1;
 
 	for (int fd = 0; fd < 3; fd++) {
@@ -191,6 +210,11 @@ static int prepare(struct krun_ctx *c, struct launch_spec *spec, struct vmm_conf
 
 	if (!ret)
 		ret = drop_privileges(c);
+	/* The VMM's stop signal; devices use it too (see output_closed). */
+	if (!ret && spec->shutdown_eventfd < 0) {
+		spec->shutdown_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		ret = spec->shutdown_eventfd < 0 ? -errno : 0;
+	}
 	if (!ret)
 		ret = add_devices(spec, cfg);
 	if (ret) {

@@ -182,6 +182,8 @@ int virtio_console_create(const struct console_config *cfg, struct virtio_dev **
 	if (!c)
 		return -ENOMEM;
 	c->tty_fd = c->size_fd = c->winch_fd = -1;
+	c->output_closed = cfg->output_closed;
+	c->opaque = cfg->opaque;
 	for (unsigned int i = 0; i < CONSOLE_MAX_PORTS; i++)
 		c->ports[i].in_fd = c->ports[i].out_fd = -1;
 	ret = init_ports(c, cfg);

@@ -25,6 +25,13 @@ struct console_config {
 	/* Named ports 1..nr_ports (VIRTIO_CONSOLE_F_MULTIPORT is offered only when there are some). */
 	unsigned int nr_ports;
 	struct console_port_config ports[CONSOLE_MAX_PORTS - 1];
+	/*
+	 * Called once, on the device's loop thread, when the host reader of a named output port
+	 * went away (EPIPE). A guest port cannot fail the program's writes (Linux blocks them), so
+	 * the owner decides how the run ends. Optional.
+	 */
+	void (*output_closed)(void *opaque);
+	void *opaque;
 };
 
 /*

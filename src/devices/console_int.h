@@ -49,6 +49,8 @@ struct console {
 	int winch_fd;
 	bool sized;
 	struct virtq_elem ctrl;
+	void (*output_closed)(void *opaque);
+	void *opaque;
 	struct console_port ports[CONSOLE_MAX_PORTS];
 };
 

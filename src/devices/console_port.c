@@ -134,6 +134,10 @@ static int write_pending(struct console_port *p)
 			log_warn("console port %u: host output closed (%s), dropping further output",
 				 p->id, w < 0 ? strerror(errno) : "short write");
 			p->out_dead = true;
+			if (p->id != 0 && p->c->output_closed) {
+				p->c->output_closed(p->c->opaque);
+				p->c->output_closed = NULL;
+			}
 			break;
 		}
 		p->tx_off += (size_t)w;

@@ -401,8 +401,10 @@ static void test_epipe(void)
 	struct rig r;
 	uint64_t gpa;
 	uint32_t len = 1000;
+	int closed = 0;
+	struct rig_opts o = { .output_closed = &closed };
 
-	CHECK_EQ(rig_start(&r), 0);
+	CHECK_EQ(rig_start_ex(&r, &o), 0);
 	CHECK_EQ(handshake(&r), 0);
 	close(r.out_r);
 	r.out_r = -1;
@@ -413,6 +415,8 @@ static void test_epipe(void)
 		CHECK(rig_used(&r, STDOUT_TXQ, NULL, NULL, true));
 	}
 	CHECK_EQ(mdrv_rd(&r.d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET, 0);
+	/* The owner hears about it once, to end the run as a local pipeline would. */
+	CHECK_EQ(__atomic_load_n(&closed, __ATOMIC_SEQ_CST), 1);
 	rig_stop(&r);
 }
 

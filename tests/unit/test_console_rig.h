@@ -80,7 +80,13 @@ struct rig_opts {
 	int stdin_fd;           /* > 0: krun-stdin reads this (a file) instead of a pipe */
 	int con_tty;            /* > 0: the console's input is this terminal (its size is reported) */
 	bool single_port;       /* the driver does not accept MULTIPORT */
+	int *output_closed;     /* counts the device's output_closed calls */
 };
+
+static inline void rig_count_output_closed(void *opaque)
+{
+	__atomic_add_fetch((int *)opaque, 1, __ATOMIC_SEQ_CST);
+}
 
 static inline int rig_start_ex(struct rig *r, const struct rig_opts *o)
 {
@@ -95,6 +101,10 @@ static inline int rig_start_ex(struct rig *r, const struct rig_opts *o)
 	cc.ports[0] = (struct console_port_config){ "krun-stdin", o->stdin_fd > 0 ? o->stdin_fd : in[0],
 						    CONSOLE_TO_GUEST };
 	cc.ports[1] = (struct console_port_config){ "krun-stdout", out[1], CONSOLE_FROM_GUEST };
+	if (o->output_closed) {
+		cc.output_closed = rig_count_output_closed;
+		cc.opaque = o->output_closed;
+	}
 	if (virtio_console_create(&cc, &dev))
 		return -2;
 	close(in[0]);
