@@ -44,6 +44,8 @@ static int block_signals(void)
 	sigset_t set;
 
 	signal(SIGPIPE, SIG_IGN);
+	/* A guest write past RLIMIT_FSIZE fails with EFBIG in the guest instead of killing us. */
+	signal(SIGXFSZ, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

@@ -210,6 +210,12 @@ static int prepare(struct krun_ctx *c, struct launch_spec *spec, struct vmm_conf
 
 	if (!ret)
 		ret = drop_privileges(c);
+	/*
+	 * The process is the VM's from here on: a guest write past the caller's RLIMIT_FSIZE
+	 * must fail with EFBIG in the guest, not kill the VMM with SIGXFSZ.
+	 */
+	if (!ret)
+		signal(SIGXFSZ, SIG_IGN);
 	/* The VMM's stop signal; devices use it too (see output_closed). */
 	if (!ret && spec->shutdown_eventfd < 0) {
 		spec->shutdown_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
