@@ -35,8 +35,10 @@ int launch_create_vsock(const struct launch_spec *spec, struct evloop *loop, str
 		.dns_server = getenv("KRUN_TSI_DNS"),
 		.port_map = (const char *const *)spec->port_map, .nr_port_map = spec->nr_port_map,
 	};
+	/* Every impersonated socket is one vsock connection: allow as many as the proxy does. */
 	struct vsock_config vc = { .guest_cid = VSOCK_DEFAULT_GUEST_CID, .ports = ports,
-				   .nr_ports = spec->nr_vsock_ports };
+				   .nr_ports = spec->nr_vsock_ports,
+				   .max_conns = TSI_DEFAULT_MAX_CONNS + spec->nr_vsock_ports };
 	int ret = shares && ports ? 0 : -ENOMEM;
 
 	if (!ret)
