@@ -4,6 +4,13 @@
  * a socket on a virtio-fs share (tsi_unix.c) are impersonated: a vsock connection to the host
  * proxy replaces the program's socket. Everything else goes on into the kernel untouched.
  *
+ * UDP: connect() on a datagram socket, by the same address rules (local ports a guest
+ * program has bound stay local, e.g. the DNS stub), gets a SOCK_SEQPACKET vsock connection
+ * whose messages the proxy relays as datagrams of a connected host UDP socket. Then send,
+ * write, recv and read work as on a connected UDP socket; not covered: sendto()/sendmsg()
+ * with an address on an unconnected socket (goes to the kernel, which has no route), a
+ * second connect() to change the peer (EISCONN), and source addresses from recvfrom().
+ *
  * Non-blocking sockets: the connect is completed before the program's call returns, so it
  * sees 0 or the final error at once instead of EINPROGRESS. POSIX allows that for
  * O_NONBLOCK (it happens on loopback too), and every correct event-loop client handles it;
@@ -25,9 +32,12 @@
 
 #define DEFAULT_TIMEOUT_MS 30000u
 
-bool tsi_guest_listens(uint16_t port)
+/* A guest TCP listener on the port, or (udp) any guest UDP socket bound to it. */
+static bool port_in_tables(uint16_t port, bool udp)
 {
-	static const char *const tables[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	static const char *const tcp[] = { "/proc/net/tcp", "/proc/net/tcp6" };
+	static const char *const udp_tables[] = { "/proc/net/udp", "/proc/net/udp6" };
+	const char *const *tables = udp ? udp_tables : tcp;
 	char line[256];
 	bool found = false;
 
@@ -39,11 +49,22 @@ bool tsi_guest_listens(uint16_t port)
 			unsigned int lport, state;
 			/* "sl: local_addr:port rem_addr:port st ..."; 0A is TCP_LISTEN. */
 			if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &state) == 2)
-				found = lport == port && state == 0x0a;
+				found = lport == port && (udp || state == 0x0a);
 		}
 		fclose(f);
 	}
 	return found;
+}
+
+bool tsi_guest_listens(uint16_t port)
+{
+	return port_in_tables(port, false);
+}
+
+/* UDP sockets show state 07 ("close") whether bound or connected: any entry counts. */
+static bool guest_udp_bound(uint16_t port)
+{
+	return port_in_tables(port, true);
 }
 
 static bool v4_local(const uint8_t a[4])
@@ -97,17 +118,26 @@ static int sockopt_int(int fd, int level, int name)
 	return getsockopt(fd, level, name, &v, &len) < 0 ? -1 : v;
 }
 
-/* An unconnected, non-listening TCP or UNIX stream socket: the only kinds we take over. */
-static bool plain_stream(int sfd, int *domain)
+/* Stream sockets of TCP or UNIX, or inet datagram sockets of UDP. */
+static bool our_type(int domain, int type, int proto)
+{
+	if (type == SOCK_STREAM)
+		return proto == 0 || proto == IPPROTO_TCP;
+	return type == SOCK_DGRAM && domain != AF_UNIX && (proto == 0 || proto == IPPROTO_UDP);
+}
+
+/* An unconnected, non-listening TCP, UDP or UNIX stream socket: the only kinds we take over. */
+static bool plain_socket(int sfd, int *domain, int *type)
 {
 	struct sockaddr_storage peer;
 	socklen_t plen = sizeof(peer);
 	int proto = sockopt_int(sfd, SOL_SOCKET, SO_PROTOCOL);
 
 	*domain = sockopt_int(sfd, SOL_SOCKET, SO_DOMAIN);
+	*type = sockopt_int(sfd, SOL_SOCKET, SO_TYPE);
 	if (*domain != AF_INET && *domain != AF_INET6 && *domain != AF_UNIX)
 		return false;
-	if (sockopt_int(sfd, SOL_SOCKET, SO_TYPE) != SOCK_STREAM || (proto != 0 && proto != IPPROTO_TCP))
+	if (!our_type(*domain, *type, proto))
 		return false;
 	if (sockopt_int(sfd, SOL_SOCKET, SO_ACCEPTCONN) != 0)
 		return false;
@@ -141,11 +171,13 @@ static void fail(int listener, struct tsi_pending *p, int error)
 	finish(p);
 }
 
-static int open_vsock(void)
+/* UDP rides a seqpacket connection: one message per datagram (virtio 1.2 5.10.6.6). */
+static int open_vsock(int type)
 {
 	struct tsi_sockaddr_vm sa = { .svm_family = AF_VSOCK, .svm_port = KRUN_TSI_PORT,
 				      .svm_cid = TSI_VMADDR_CID_HOST };
-	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int vtype = type == SOCK_DGRAM ? SOCK_SEQPACKET : SOCK_STREAM;
+	int fd = socket(AF_VSOCK, vtype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -183,7 +215,7 @@ static void impersonate(int listener, const struct tsi_notif *n, const struct ts
 	memcpy(p->req + sizeof(*r), path, r->path_len);
 	p->req_len = sizeof(*r) + r->path_len;
 	p->deadline = tsi_now_ms() + (long)timeout + TSI_ANSWER_SLACK_MS;
-	p->vfd = open_vsock();
+	p->vfd = open_vsock(r->type);
 	if (p->vfd < 0) {
 		log_debug("tsi: no host proxy: %s", strerror(-p->vfd));
 		fail(listener, p, ENETUNREACH);
@@ -195,16 +227,18 @@ static void decide(int listener, const struct tsi_notif *n, const struct tsi_tar
 {
 	struct krun_tsi_request r = { .magic = KRUN_TSI_MAGIC, .version = KRUN_TSI_VERSION,
 				      .op = KRUN_TSI_OP_CONNECT, .type = SOCK_STREAM };
-	int sfd = tsi_target_getfd(t, (int)n->data.args[0]), domain, ours = 0;
+	int sfd = tsi_target_getfd(t, (int)n->data.args[0]), domain, type, ours = 0;
 	char path[KRUN_TSI_PATH_MAX + 1] = "";
 	bool local = false;
 
-	if (sfd >= 0 && plain_stream(sfd, &domain)) {
+	if (sfd >= 0 && plain_socket(sfd, &domain, &type)) {
+		r.type = (uint16_t)type;
 		if (domain == AF_UNIX)
 			ours = tsi_unix_classify(t, ss, len, &r, path, sizeof(path));
 		else
 			ours = classify(domain, ss, len, &r, &local) &&
-			       !(local && tsi_guest_listens(r.port));
+			       !(local && (type == SOCK_DGRAM ? guest_udp_bound(r.port) :
+					   tsi_guest_listens(r.port)));
 	}
 	if (ours)
 		impersonate(listener, n, t, sfd, &r, ss, len, domain, path);

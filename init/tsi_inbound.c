@@ -139,7 +139,7 @@ void tsi_inbound_start(void)
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	pid_t pid;
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, SOMAXCONN)) {
 		log_debug("tsi: no inbound listener: %m");
 		if (fd >= 0)
 			close(fd);

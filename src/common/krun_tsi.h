@@ -9,6 +9,9 @@
  * struct krun_tsi_response. On error == 0 the connection from then on carries the socket's
  * payload unchanged (each seqpacket message is one datagram); the init installs it in the
  * program in place of its socket (SECCOMP_IOCTL_NOTIF_ADDFD with SETFD).
+ * The proxy answers EPROTOTYPE to a SOCK_DGRAM request (UDP, inet only) on a stream
+ * connection and to any other on a seqpacket one. Empty datagrams are not carried either
+ * way (an empty message would read as the end of the connection).
  *
  * DNS: op KRUN_TSI_OP_DNS (family, port and path_len all 0) on a stream connection that then
  * carries DNS over TCP framing (2-byte length prefix): the proxy relays it to the host's

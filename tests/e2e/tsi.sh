@@ -10,7 +10,7 @@ TIMEOUT=${E2E_TIMEOUT:-180}
 RUNNERS=${E2E_RUNNERS:-chroot_vm tcg_vm}
 BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd)
 export KRUN_VMLINUX=${KRUN_VMLINUX:-$BUILD_ABS/vmlinux}
-SCENARIOS="http-ipv4 http-ipv6 refused client-ipv4 client-ipv6 guest-listener unix-share dns inbound"
+SCENARIOS="http-ipv4 http-ipv6 refused client-ipv4 client-ipv6 udp-ipv4 udp-ipv6 guest-listener unix-share dns inbound"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/krun-tsi.XXXXXX") || exit 2
 pids=()
@@ -65,6 +65,7 @@ start_servers() {
 	mkdir -p "$work/www" "$work/share"
 	head -c 300000 /dev/urandom > "$work/www/file"
 	P4=$(free_port) P6=$(free_port : ::1) E4=$(free_port) E6=$(free_port : ::1) CLOSED=$(free_port)
+	U4=$(free_port) U6=$(free_port : ::1)
 	(cd "$work/www" && exec python3 -m http.server "$P4" --bind 127.0.0.1) > "$work/http4.log" 2>&1 &
 	pids+=($!)
 	(cd "$work/www" && exec python3 -m http.server "$P6" --bind ::1) > "$work/http6.log" 2>&1 &
@@ -94,6 +95,13 @@ PY
 	pids+=($!)
 	python3 "$work/echo.py" "$work/share/echo.sock" > "$work/echou.log" 2>&1 &
 	pids+=($!)
+	# UDP echo: every datagram back to its sender, as is.
+	for a in "127.0.0.1 $U4" "::1 $U6"; do
+		set -- $a
+		python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
+while True: d, a = s.recvfrom(65536); s.sendto(d, a)' "$1" "$2" > "$work/udp.log" 2>&1 &
+		pids+=($!)
+	done
 	# A resolver speaking DNS over TCP: every A question gets 10.1.2.3.
 	cat > "$work/dns.py" << 'PY'
 import socket, struct, sys, threading
@@ -172,6 +180,8 @@ run_runner() {
 	check "$r" refused 1 "@stderr:Connection refused" /bin/wget -O /dev/null "http://127.0.0.1:$CLOSED/"
 	check "$r" client-ipv4 0 "OK 10" /bin/tsi_client 127.0.0.1 "$E4" 10
 	check "$r" client-ipv6 0 "OK 10" /bin/tsi_client ::1 "$E6" 10
+	check "$r" udp-ipv4 0 "OK 4" /bin/tsi_client 127.0.0.1 "$U4" 4 udp
+	check "$r" udp-ipv6 0 "OK 4" /bin/tsi_client ::1 "$U6" 4 udp
 	# A guest program listening on the port: the guest's own loopback wins over the host's.
 	check "$r" guest-listener 0 "guest-side" /bin/sh -c \
 		"mkdir -p /tmp/www && echo guest-side > /tmp/www/g && httpd -p 127.0.0.1:$P4 -h /tmp/www &&

@@ -3,7 +3,9 @@
  * to HOST PORT (an echo server on the host's loopback), half of them non-blocking, and check
  * what a program sees of an impersonated socket: TCP_NODELAY, getpeername, getsockname, fd
  * flags, then an exact echo. Prints "OK N" when every connection passed. HOST "unix" makes
- * PORT the path of a UNIX socket (on a share: the host's listener answers).
+ * PORT the path of a UNIX socket (on a share: the host's listener answers). A fourth argument
+ * "udp" makes each connection a connected UDP socket that must get back datagrams of several
+ * sizes whole, one recv() each (the host runs a UDP echo server).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 
 static struct sockaddr_storage dest;
 static socklen_t dest_len;
+static bool udp;
 static int failures;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -87,10 +90,53 @@ static int echo(int i, int fd, bool nb)
 	return got == (size_t)n && !memcmp(buf, msg, got) ? 0 : bad(i, "echo differs");
 }
 
+/* Each datagram comes back as one, of its own size: boundaries survive the relay. */
+static int echo_udp(int i, int fd)
+{
+	static const size_t sizes[] = { 1, 100, 1400, 8000, 30000 };
+	static __thread char msg[30000], buf[65536];
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		for (size_t j = 0; j < sizes[k]; j++)
+			msg[j] = (char)(j * 3 + (size_t)i + k);
+		if (send(fd, msg, sizes[k], 0) != (ssize_t)sizes[k])
+			return bad(i, "send datagram");
+		if (poll(&p, 1, 30000) != 1)
+			return bad(i, "poll for the datagram");
+		r = recv(fd, buf, sizeof(buf), 0);
+		if (r != (ssize_t)sizes[k] || memcmp(buf, msg, sizes[k]))
+			return bad(i, "datagram differs");
+	}
+	return 0;
+}
+
+static void *conn_udp(int i)
+{
+	int fd = socket(dest.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		bad(i, "socket");
+	else if (connect(fd, (struct sockaddr *)&dest, dest_len) < 0)
+		bad(i, "connect");
+	else if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+		bad(i, "fd flags changed");
+	else if (!check_names(i, fd))
+		echo_udp(i, fd);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
 static void *conn(void *arg)
 {
 	int i = (int)(long)arg, one = 1;
 	bool nb = i % 2;
+
+	if (udp)
+		return conn_udp(i);
 	int fd = socket(dest.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
 
 	if (fd < 0) {
@@ -148,9 +194,10 @@ int main(int argc, char **argv)
 	int n = argc > 3 ? atoi(argv[3]) : 1;
 
 	if (argc < 3 || n < 1 || n > 64 || parse(argv[1], argv[2])) {
-		fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS<=64]\n", argv[0]);
+		fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS<=64 [udp]]\n", argv[0]);
 		return 2;
 	}
+	udp = argc > 4 && !strcmp(argv[4], "udp");
 	for (int i = 0; i < n; i++)
 		pthread_create(&th[i], NULL, conn, (void *)(long)i);
 	for (int i = 0; i < n; i++)

@@ -305,9 +305,10 @@ static void test_slow_conn_isolated(void)
 struct fake_backend {
 	int peer;           /* the test's end of the last pair handed to the device */
 	unsigned int calls, resets;
+	int sndbuf;         /* nonzero: SO_SNDBUF of the device's end, to make it block early */
 };
 
-static int fb_connect(void *opaque, uint32_t port, uint32_t peer_port, int *fd)
+static int fb_connect(void *opaque, uint32_t port, uint32_t peer_port, uint16_t type, int *fd)
 {
 	struct fake_backend *fb = opaque;
 	int sv[2];
@@ -316,8 +317,11 @@ static int fb_connect(void *opaque, uint32_t port, uint32_t peer_port, int *fd)
 	fb->calls++;
 	if (port != 4000)
 		return -ECONNREFUSED;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+	if (socketpair(AF_UNIX, (type == VIRTIO_VSOCK_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM) |
+		       SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		return -errno;
+	if (fb->sndbuf)
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &fb->sndbuf, sizeof(fb->sndbuf));
 	fb->peer = sv[1];
 	*fd = sv[0];
 	return 0;
@@ -360,6 +364,197 @@ static void test_backend(void)
 	rig_stop(&r);
 }
 
+/* A seqpacket packet header from guest port 9300 to the fake backend's port 4000. */
+static int seq_send(struct rig *r, uint16_t op, const void *data, uint32_t len, uint32_t flags,
+		    uint32_t buf_alloc, uint32_t fwd_cnt)
+{
+	struct virtio_vsock_hdr h = g_hdr(9300, 4000, op, len, buf_alloc, fwd_cnt);
+
+	h.type = htole16(VIRTIO_VSOCK_TYPE_SEQPACKET);
+	h.flags = htole32(flags);
+	return g_send_raw(r, &h, data, len, G_HDR + len);
+}
+
+static int seq_open(struct rig *r, struct fake_backend *fb, uint32_t buf_alloc)
+{
+	struct gpkt p;
+
+	rig_features = 1u << VIRTIO_VSOCK_F_SEQPACKET;
+	if (rig_start_with(r, 0, 0, &fb_ops, fb) || seq_send(r, VIRTIO_VSOCK_OP_REQUEST, NULL, 0, 0,
+							     buf_alloc, 0))
+		return -1;
+	if (!expect_op(r, 9300, VIRTIO_VSOCK_OP_RESPONSE, &p) || p.type != VIRTIO_VSOCK_TYPE_SEQPACKET)
+		return -1;
+	return fb->peer >= 0 ? 0 : -1;
+}
+
+/* 5.10.6.6: guest messages end at EOM and reach the host whole; host messages get EOM. */
+static void test_seq_boundaries(void)
+{
+	struct fake_backend fb = { .peer = -1 };
+	struct rig r;
+	struct gpkt p;
+	char buf[16];
+
+	CHECK_EQ(seq_open(&r, &fb, 65536), 0);
+	CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, "ab", 2, 0, 65536, 0), 0);
+	CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, "cd", 2, VIRTIO_VSOCK_SEQ_EOM, 65536, 0), 0);
+	/* An empty message is not passed on: the host would read it as EOF. */
+	CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, NULL, 0, VIRTIO_VSOCK_SEQ_EOM, 65536, 0), 0);
+	CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, "xyz", 3, VIRTIO_VSOCK_SEQ_EOM, 65536, 0), 0);
+	CHECK_EQ(read_timeout(fb.peer, buf, sizeof(buf)), 4);
+	CHECK(!memcmp(buf, "abcd", 4));
+	CHECK_EQ(read_timeout(fb.peer, buf, sizeof(buf)), 3);
+	CHECK(!memcmp(buf, "xyz", 3));
+	CHECK_EQ(send(fb.peer, "hello", 5, 0), 5);
+	CHECK_EQ(send(fb.peer, "w", 1, 0), 1);
+	CHECK(expect_op(&r, 9300, VIRTIO_VSOCK_OP_RW, &p));
+	CHECK_EQ(p.len, 5);
+	CHECK_EQ(p.flags, VIRTIO_VSOCK_SEQ_EOM);
+	CHECK_EQ(p.type, VIRTIO_VSOCK_TYPE_SEQPACKET);
+	CHECK_EQ(p.fwd_cnt, 7);         /* every guest byte went to the host */
+	CHECK(!memcmp(p.data, "hello", 5));
+	CHECK(expect_op(&r, 9300, VIRTIO_VSOCK_OP_RW, &p));
+	CHECK_EQ(p.len, 1);
+	CHECK_EQ(p.flags, VIRTIO_VSOCK_SEQ_EOM);
+	/* A stream packet on a seqpacket connection is a protocol error. */
+	CHECK_EQ(g_send(&r, 9300, 4000, VIRTIO_VSOCK_OP_RW, "s", 1, 65536, 0), 0);
+	CHECK(expect_op(&r, 9300, VIRTIO_VSOCK_OP_RST, &p));
+	CHECK_EQ(p.type, VIRTIO_VSOCK_TYPE_SEQPACKET);
+	close(fb.peer);
+	rig_stop(&r);
+	rig_features = 0;
+}
+
+/* Reads fragments of one message until EOM; returns its length (0 on a protocol surprise). */
+static uint32_t seq_collect(struct rig *r, uint8_t *out, uint32_t cap, unsigned int *frags,
+			    uint32_t *credit_left)
+{
+	uint32_t got = 0;
+	struct gpkt p;
+
+	while (expect_op(r, 9300, VIRTIO_VSOCK_OP_RW, &p) && got + p.len <= cap) {
+		memcpy(out + got, p.data, p.len);
+		got += p.len;
+		(*frags)++;
+		if (p.flags & VIRTIO_VSOCK_SEQ_EOM)
+			return got;
+		if (credit_left && (*credit_left -= p.len) == 0)
+			return got;     /* the device must wait for our credit now */
+	}
+	return 0;
+}
+
+/* A message larger than an rx buffer and than the guest's credit: fragments, EOM on the last. */
+static void test_seq_split_and_credit(void)
+{
+	static uint8_t msg[10000], got[10000];
+	struct fake_backend fb = { .peer = -1 };
+	unsigned int frags = 0;
+	uint32_t credit = 5000, n;
+	struct rig r;
+	struct gpkt p;
+
+	for (unsigned int i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7);
+	CHECK_EQ(seq_open(&r, &fb, 5000), 0);
+	CHECK_EQ(send(fb.peer, msg, sizeof(msg), 0), (ssize_t)sizeof(msg));
+	n = seq_collect(&r, got, sizeof(got), &frags, &credit);
+	CHECK_EQ(n, 5000);              /* 4096 + 904: exactly the credit, no EOM yet */
+	CHECK_EQ(frags, 2);
+	CHECK(!g_recv(&r, &p, 100) || p.op == VIRTIO_VSOCK_OP_CREDIT_REQUEST);
+	/* The guest's application read it all: credit for 5000 more. */
+	CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_CREDIT_UPDATE, NULL, 0, 0, 5000, 5000), 0);
+	n = seq_collect(&r, got + 5000, sizeof(got) - 5000, &frags, NULL);
+	CHECK_EQ(n, 5000);
+	CHECK_EQ(frags, 4);
+	CHECK(!memcmp(got, msg, sizeof(msg)));
+	close(fb.peer);
+	rig_stop(&r);
+	rig_features = 0;
+}
+
+/* The device's fwd_cnt as a CREDIT_UPDATE answering our CREDIT_REQUEST reports it. */
+static uint32_t seq_fwd_cnt(struct rig *r)
+{
+	struct gpkt p;
+
+	if (seq_send(r, VIRTIO_VSOCK_OP_CREDIT_REQUEST, NULL, 0, 0, 65536, 0))
+		return UINT32_MAX;
+	while (g_recv(r, &p, 2000))
+		if (p.dst_port == 9300 && p.op == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+			return p.fwd_cnt;
+	return UINT32_MAX;
+}
+
+/* A host socket that blocks: messages wait whole, in order, and are credited only once sent. */
+static void test_seq_backpressure(void)
+{
+	struct fake_backend fb = { .peer = -1, .sndbuf = 4096 };
+	static char msg[3000], buf[4000];
+	struct rig r;
+	uint32_t fwd;
+
+	CHECK_EQ(seq_open(&r, &fb, 65536), 0);
+	for (int k = 0; k < 20; k++) {
+		memset(msg, 'a' + k, sizeof(msg));
+		/* Each message in two packets: the EOM packet completes it. */
+		CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, msg, 1000, 0, 65536, 0), 0);
+		CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, msg + 1000, 2000, VIRTIO_VSOCK_SEQ_EOM,
+				  65536, 0), 0);
+	}
+	fwd = seq_fwd_cnt(&r);
+	CHECK(fwd < 60000);             /* what waits in the device is not credited yet */
+	CHECK_EQ(fwd % 3000, 0);        /* and only whole messages went out */
+	for (int k = 0; k < 20; k++) {
+		CHECK_EQ(read_timeout(fb.peer, buf, sizeof(buf)), 3000);
+		CHECK(buf[0] == 'a' + k && buf[2999] == 'a' + k);
+	}
+	CHECK_EQ(seq_fwd_cnt(&r), 60000);
+	close(fb.peer);
+	rig_stop(&r);
+	rig_features = 0;
+}
+
+/* More complete messages than the device queues for a blocked host: the excess is dropped
+ * (a datagram's fate), but still credited, so the guest's sender never stalls on it. */
+static void test_seq_queue_full(void)
+{
+	struct fake_backend fb = { .peer = -1, .sndbuf = 4096 };
+	struct pollfd pfd;
+	struct rig r;
+	int got = 0;
+	char c;
+
+	CHECK_EQ(seq_open(&r, &fb, 65536), 0);
+	for (int k = 0; k < 80; k++)
+		CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_RW, "m", 1, VIRTIO_VSOCK_SEQ_EOM, 65536, 0), 0);
+	pfd = (struct pollfd){ .fd = fb.peer, .events = POLLIN };
+	while (poll(&pfd, 1, 300) == 1 && recv(fb.peer, &c, 1, 0) == 1)
+		got++;
+	CHECK(got >= 32 && got < 80);
+	CHECK_EQ(seq_fwd_cnt(&r), 80);
+	close(fb.peer);
+	rig_stop(&r);
+	rig_features = 0;
+}
+
+/* Without VIRTIO_VSOCK_F_SEQPACKET negotiated a seqpacket REQUEST is refused, in its type. */
+static void test_seq_not_negotiated(void)
+{
+	struct fake_backend fb = { .peer = -1 };
+	struct rig r;
+	struct gpkt p;
+
+	rig_features = 0;
+	CHECK_EQ(rig_start_with(&r, 0, 0, &fb_ops, &fb), 0);
+	CHECK_EQ(seq_send(&r, VIRTIO_VSOCK_OP_REQUEST, NULL, 0, 0, 65536, 0), 0);
+	CHECK(expect_op(&r, 9300, VIRTIO_VSOCK_OP_RST, &p));
+	CHECK_EQ(p.type, VIRTIO_VSOCK_TYPE_SEQPACKET);
+	CHECK_EQ(fb.calls, 0);
+	rig_stop(&r);
+}
+
 /* krun_add_vsock_port/2 reach the launch spec that krun_start_enter and tcg_vm build from. */
 static void test_launch_spec(void)
 {
@@ -391,6 +586,11 @@ int main(void)
 	RUN_TEST(test_listen);
 	RUN_TEST(test_slow_conn_isolated);
 	RUN_TEST(test_backend);
+	RUN_TEST(test_seq_boundaries);
+	RUN_TEST(test_seq_split_and_credit);
+	RUN_TEST(test_seq_backpressure);
+	RUN_TEST(test_seq_queue_full);
+	RUN_TEST(test_seq_not_negotiated);
 	RUN_TEST(test_launch_spec);
 	return HARNESS_EXIT();
 }

@@ -43,6 +43,32 @@ struct gpkt {
 
 /* The device's wait for guest answers; tests of that timeout lower it. */
 static unsigned int rig_timeout_ms;
+/* Device feature bits 0-31 the rig's driver accepts (seqpacket tests set bit 1). */
+static uint32_t rig_features;
+
+/* mdrv_start, accepting rig_features too (VIRTIO_VSOCK_F_SEQPACKET, virtio 1.2 5.10.3). */
+static int rig_driver_start(struct mdrv *d)
+{
+	uint32_t st = VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER;
+
+	if (!rig_features)
+		return mdrv_start(d, 3);
+	mdrv_wr(d, VIRTIO_MMIO_STATUS, 0);
+	mdrv_wr(d, VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	mdrv_wr(d, VIRTIO_MMIO_STATUS, st);
+	mdrv_wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	mdrv_wr(d, VIRTIO_MMIO_DRIVER_FEATURES, 1);     /* VERSION_1 */
+	mdrv_wr(d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	mdrv_wr(d, VIRTIO_MMIO_DRIVER_FEATURES, rig_features);
+	st |= VIRTIO_CONFIG_S_FEATURES_OK;
+	mdrv_wr(d, VIRTIO_MMIO_STATUS, st);
+	if (!(mdrv_rd(d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK))
+		return -2;
+	for (unsigned int q = 0; q < 3; q++)
+		if (mdrv_setup_queue(d, q))
+			return -3;
+	return mdrv_wr(d, VIRTIO_MMIO_STATUS, st | VIRTIO_CONFIG_S_DRIVER_OK);
+}
 
 static void *rig_loop(void *loop)
 {
@@ -136,7 +162,7 @@ static int rig_start_with(struct rig *r, unsigned int max_conns, uint32_t buf_si
 	if (!r->loop || virtio_mmio_create(dev, &r->d.mem, r->loop, -1, &r->d.m))
 		return -3;
 	pthread_create(&r->thread, NULL, rig_loop, r->loop);
-	if (mdrv_start(&r->d, 3))
+	if (rig_driver_start(&r->d))
 		return -4;
 	for (uint16_t k = 0; k < MDRV_QSIZE; k++) {
 		r->rx_gpa[k] = mdrv_alloc(&r->d, G_BUF);

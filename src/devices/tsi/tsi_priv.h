@@ -32,6 +32,7 @@ struct tsi_conn {
 	int gfd;            /* our end of the pair whose other end the vsock device pumps */
 	int hfd;            /* the host socket, or -1 */
 	int tfd;            /* timerfd for the request and connect deadlines, or -1 */
+	bool dgram;         /* a seqpacket vsock connection: UDP, one message per datagram */
 	uint32_t gwatch, hwatch;
 	uint8_t req[sizeof(struct krun_tsi_request) + KRUN_TSI_PATH_MAX];
 	size_t req_len;

@@ -6,6 +6,7 @@
 #define LOG_MODULE "tsi"
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/virtio_vsock.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -129,6 +130,11 @@ static void start_connect(struct tsi_conn *c)
 	int ret;
 
 	memcpy(&req, c->req, sizeof(req));
+	/* Datagrams need the message boundaries only a seqpacket connection keeps, and only them. */
+	if ((req.type == SOCK_DGRAM) != c->dgram || (c->dgram && req.op != KRUN_TSI_OP_CONNECT)) {
+		fail(c, EPROTOTYPE);
+		return;
+	}
 	if (req.family == AF_UNIX) {
 		memcpy(path, c->req + sizeof(req), req.path_len);
 		path[req.path_len] = '\0';
@@ -231,9 +237,11 @@ static struct tsi_conn *conn_new(struct tsi_proxy *p, int gfd)
 	return c;
 }
 
-static int proxy_connect(void *opaque, uint32_t port, uint32_t peer_port, int *fd)
+static int proxy_connect(void *opaque, uint32_t port, uint32_t peer_port, uint16_t type, int *fd)
 {
+	bool dgram = type == VIRTIO_VSOCK_TYPE_SEQPACKET;
 	struct tsi_proxy *p = opaque;
+	struct tsi_conn *c;
 	int sv[2];
 
 	(void)peer_port;
@@ -243,13 +251,17 @@ static int proxy_connect(void *opaque, uint32_t port, uint32_t peer_port, int *f
 		log_warn_guest("tsi: connection limit (%u) reached", p->max_conns);
 		return -ECONNREFUSED;
 	}
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+	/* Seqpacket pair for a seqpacket connection: the device maps messages 1:1 (5.10.6.6). */
+	if (socketpair(AF_UNIX, (dgram ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		       0, sv) < 0)
 		return -errno;
-	if (!conn_new(p, sv[0])) {
+	c = conn_new(p, sv[0]);
+	if (!c) {
 		close(sv[0]);
 		close(sv[1]);
 		return -ENOMEM;
 	}
+	c->dgram = dgram;
 	*fd = sv[1];
 	return 0;
 }

@@ -20,6 +20,57 @@ static void pipe_kill(struct tsi_pipe *pp, int from, int to)
 	pp->eof = pp->shut = true;
 }
 
+/*
+ * Datagram mode: one message at a time, whole (the seqpacket pair and the connected UDP
+ * socket both keep boundaries). Only the guest's side ends; a UDP error (ICMP unreachable,
+ * a datagram too big) loses one datagram, as UDP does, and a zero-length one is skipped
+ * because an empty seqpacket message would read as EOF in the device.
+ */
+static bool dgram_read(struct tsi_pipe *pp, int from, int to, bool from_guest)
+{
+	ssize_t n;
+
+	if (pp->eof || pp->len)
+		return false;
+	n = recv(from, pp->buf, TSI_RELAY_BUF, 0);
+	if (n > 0) {
+		pp->off = 0;
+		pp->len = (size_t)n;
+		return true;
+	}
+	if (n == 0 && from_guest)
+		pp->eof = true;
+	else if (n < 0 && from_guest && errno != EAGAIN && errno != EINTR)
+		pipe_kill(pp, from, to);
+	return n == 0 || (n < 0 && errno != EAGAIN);
+}
+
+static bool dgram_write(struct tsi_pipe *pp, int to)
+{
+	ssize_t n;
+
+	if (!pp->len)
+		return false;
+	n = send(to, pp->buf, pp->len, MSG_NOSIGNAL);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return false;
+	pp->len = 0;    /* sent, or refused for good: the next one */
+	return true;
+}
+
+static void dgram_pump(struct tsi_pipe *pp, int from, int to, bool from_guest)
+{
+	unsigned int budget = 64;   /* a busy socket must not starve the loop */
+	bool progress = true;
+
+	while (progress && !pp->shut && budget--) {
+		progress = dgram_read(pp, from, to, from_guest);
+		progress |= dgram_write(pp, to);
+	}
+	if (pp->eof && !pp->len && !pp->shut)
+		pp->shut = true;
+}
+
 static bool pipe_read(struct tsi_pipe *pp, int from, int to)
 {
 	ssize_t n;
@@ -86,8 +137,15 @@ static uint32_t want_out(const struct tsi_pipe *pp)
 
 static void run(struct tsi_conn *c)
 {
-	pump(&c->up, c->gfd, c->hfd);
-	pump(&c->down, c->hfd, c->gfd);
+	if (c->dgram) {
+		dgram_pump(&c->up, c->gfd, c->hfd, true);
+		dgram_pump(&c->down, c->hfd, c->gfd, false);
+		if (c->up.shut)     /* the guest closed its socket: UDP has no close to wait for */
+			c->down.shut = true;
+	} else {
+		pump(&c->up, c->gfd, c->hfd);
+		pump(&c->down, c->hfd, c->gfd);
+	}
 	if (c->up.shut && c->down.shut) {
 		tsi_conn_close(c);
 		return;

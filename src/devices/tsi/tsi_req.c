@@ -33,8 +33,8 @@ static int check_fields(const struct krun_tsi_request *r)
 		return -EOPNOTSUPP;
 	if (!inet_family(r->family) && r->family != AF_UNIX)
 		return -EAFNOSUPPORT;
-	/* Datagrams need a seqpacket transport the device does not offer yet. */
-	if (r->type != SOCK_STREAM)
+	/* UDP is inet only; the proxy checks that it came on a seqpacket connection. */
+	if (r->type != SOCK_STREAM && (r->type != SOCK_DGRAM || !inet_family(r->family)))
 		return -EPROTONOSUPPORT;
 	if (inet_family(r->family) && (r->path_len || !r->port))
 		return -EINVAL;
@@ -98,7 +98,8 @@ static int connect_inet(const struct krun_tsi_request *r, int *fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = inet_addr(r, &ss);
-	int s = socket(r->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), ret;
+	int type = r->type == SOCK_DGRAM ? SOCK_DGRAM : SOCK_STREAM;
+	int s = socket(r->family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), ret;
 
 	if (s < 0)
 		return -errno;

@@ -1,4 +1,4 @@
-/* virtio-vsock device (virtio 1.2 section 5.10): guest stream sockets to host sockets. */
+/* virtio-vsock device (virtio 1.2 section 5.10): guest stream and seqpacket sockets to host sockets. */
 #ifndef KRUN_DEVICES_VSOCK_VSOCK_H
 #define KRUN_DEVICES_VSOCK_VSOCK_H
 
@@ -22,7 +22,7 @@ struct vsock_port_map {
 	const char *path;   /* host UNIX socket path (copied by virtio_vsock_create) */
 	/*
 	 * false: a guest connecting to (host CID 2, port) reaches the socket at path, which the
-	 *        device connects to.
+	 *        device connects to (a SOCK_SEQPACKET socket for a guest seqpacket socket).
 	 * true:  the device listens on path (creating it, unlinking it on destroy); each accepted
 	 *        host connection becomes a connection from the host to the guest's port.
 	 */
@@ -34,18 +34,20 @@ struct vsock_port_map {
  * port-map entry claims are offered to the backend. Everything runs on the device's loop
  * thread (dev->loop), so a backend needs no locking against the device.
  *
- * Contract for the fds exchanged: nonblocking stream sockets (sendmsg/recv are used on
- * them); the device owns an fd from the moment a call that passes it returns success, and
+ * Contract for the fds exchanged: nonblocking sockets, SOCK_STREAM for a stream connection
+ * and SOCK_SEQPACKET (or SOCK_DGRAM) for a seqpacket one, whose messages map 1:1 to the
+ * guest's (virtio 1.2 section 5.10.6.6); the device owns an fd from the moment a call that passes it returns success, and
  * closes it on RST, close or device reset.
  */
 struct vsock_backend_ops {
 	/*
-	 * The guest sent REQUEST for host port `port` from guest port `peer_port`.
+	 * The guest sent REQUEST for host port `port` from guest port `peer_port`; type is
+	 * VIRTIO_VSOCK_TYPE_STREAM or VIRTIO_VSOCK_TYPE_SEQPACKET.
 	 * Returns 0 with *fd connected (the guest gets RESPONSE now), 1 with *fd connecting
 	 * (RESPONSE when it becomes writable without SO_ERROR, else RST), or -errno to refuse
 	 * (RST; -ECONNREFUSED for "not mine").
 	 */
-	int (*connect)(void *opaque, uint32_t port, uint32_t peer_port, int *fd);
+	int (*connect)(void *opaque, uint32_t port, uint32_t peer_port, uint16_t type, int *fd);
 	/*
 	 * The driver started the device; loop is where every callback runs from now on (the
 	 * transport picks it: the VMM's I/O thread, or tcg_vm's vhost-user loop). Optional.

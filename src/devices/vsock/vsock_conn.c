@@ -1,4 +1,4 @@
-/* virtio-vsock stream connections (virtio 1.2 section 5.10.6.5): table and state machine. */
+/* virtio-vsock connections (virtio 1.2 sections 5.10.6.5-6): table and state machine. */
 #define LOG_MODULE "vsock"
 #include <errno.h>
 #include <stdlib.h>
@@ -35,7 +35,8 @@ struct vsock_conn *vsock_conn_new(struct vsock *v, uint32_t local_port, uint32_t
 		if (c->state != VSOCK_CONN_FREE)
 			continue;
 		*c = (struct vsock_conn){ .v = v, .state = state, .local_port = local_port,
-					  .peer_port = peer_port, .fd = fd };
+					  .peer_port = peer_port, .fd = fd,
+					  .type = VIRTIO_VSOCK_TYPE_STREAM };
 		v->nr_conns++;
 		return c;
 	}
@@ -81,6 +82,8 @@ void vsock_conn_free(struct vsock_conn *c)
 	vsock_conn_close_fd(c);
 	free(c->buf);
 	c->buf = NULL;
+	free(c->msg);
+	c->msg = NULL;
 	c->state = VSOCK_CONN_FREE;
 	c->v->nr_conns--;
 }
@@ -168,7 +171,7 @@ void vsock_conn_rearm(struct vsock_conn *c)
 	if (c->state == VSOCK_CONN_ESTABLISHED) {
 		if (!c->readable && !c->host_eof && !(c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_RCV))
 			want |= EPOLLIN;
-		if (c->buf_len && !c->host_wr_dead)
+		if (vsock_io_sendable(c))
 			want |= EPOLLOUT;
 	}
 	reg = want || (c->state == VSOCK_CONN_ESTABLISHED && c->host_eof && !c->host_wr_dead);
@@ -208,7 +211,7 @@ static void take_credit(struct vsock_conn *c, const struct vsock_pkt *pkt)
  */
 void vsock_conn_drained(struct vsock_conn *c)
 {
-	if (c->buf_len && !c->host_wr_dead)
+	if (vsock_io_sendable(c))
 		return;
 	if ((c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND) && c->fd >= 0)
 		shutdown(c->fd, SHUT_WR);
@@ -231,6 +234,8 @@ static void on_shutdown(struct vsock_conn *c, uint32_t flags)
 static void on_rw(struct vsock_conn *c, const struct vsock_pkt *pkt, const struct iovec *data,
 		  unsigned int cnt)
 {
+	int ret;
+
 	if (c->state == VSOCK_CONN_CLOSING)
 		return;     /* we said we receive nothing more; the guest's RST is on its way */
 	if (c->state != VSOCK_CONN_ESTABLISHED || (c->guest_shut & VIRTIO_VSOCK_SHUTDOWN_SEND)) {
@@ -245,7 +250,11 @@ static void on_rw(struct vsock_conn *c, const struct vsock_pkt *pkt, const struc
 		vsock_conn_rst(c);
 		return;
 	}
-	if (vsock_io_write(c, data, cnt, pkt->len) < 0)
+	if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET)
+		ret = vsock_seq_write(c, data, cnt, pkt->len, pkt->flags);
+	else
+		ret = vsock_io_write(c, data, cnt, pkt->len);
+	if (ret < 0)
 		vsock_conn_rst(c);
 }
 
@@ -359,7 +368,9 @@ uint32_t vsock_conn_fill_rx(struct vsock_conn *c, const struct virtq_elem *elem)
 		return emit(c, elem, op, flags);
 	}
 	if (wants_data(c)) {
-		n = vsock_io_read_rw(c, elem, vsock_pkt_peer_credit(c));
+		n = c->type == VIRTIO_VSOCK_TYPE_SEQPACKET ?
+			vsock_seq_read(c, elem, vsock_pkt_peer_credit(c)) :
+			vsock_io_read_rw(c, elem, vsock_pkt_peer_credit(c));
 		if (n)
 			return n;
 		if (c->pending & VSOCK_PEND_RST)

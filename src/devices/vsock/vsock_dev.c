@@ -120,10 +120,10 @@ static void process_rx(struct vsock *v)
 /* The host side for a guest REQUEST: the port map first, then the backend. */
 static int open_host(struct vsock *v, const struct vsock_pkt *pkt, int *fd)
 {
-	int ret = vsock_unix_connect_port(v, pkt->dst_port, pkt->src_port, fd);
+	int ret = vsock_unix_connect_port(v, pkt->dst_port, pkt->type, fd);
 
 	if (ret == -ENOENT && v->backend && v->backend->connect)
-		ret = v->backend->connect(v->backend_opaque, pkt->dst_port, pkt->src_port, fd);
+		ret = v->backend->connect(v->backend_opaque, pkt->dst_port, pkt->src_port, pkt->type, fd);
 	return ret == -ENOENT ? -ECONNREFUSED : ret;
 }
 
@@ -152,6 +152,7 @@ static void guest_request(struct vsock *v, const struct vsock_pkt *pkt)
 		queue_rst(v, pkt);
 		return;
 	}
+	c->type = pkt->type;
 	c->peer_buf_alloc = pkt->buf_alloc;
 	c->peer_fwd_cnt = pkt->fwd_cnt;
 	if (c->state == VSOCK_CONN_ESTABLISHED) {
@@ -159,6 +160,16 @@ static void guest_request(struct vsock *v, const struct vsock_pkt *pkt)
 		vsock_dev_ready(c);
 	}
 	vsock_conn_rearm(c);
+}
+
+/* Seqpacket only once negotiated (5.10.3); a connection keeps the type it was opened with. */
+static bool type_ok(const struct vsock *v, const struct vsock_conn *c, uint16_t type)
+{
+	if (c)
+		return type == c->type;
+	return type == VIRTIO_VSOCK_TYPE_STREAM ||
+	       (type == VIRTIO_VSOCK_TYPE_SEQPACKET &&
+		virtio_dev_has_feature(&v->dev, VIRTIO_VSOCK_F_SEQPACKET));
 }
 
 /* Addressing and lengths are checked before the packet reaches any connection (5.10.6.2). */
@@ -180,7 +191,7 @@ static void handle_tx(struct vsock *v, const struct virtq_elem *elem)
 	}
 	c = vsock_conn_find(v, pkt.dst_port, pkt.src_port);
 	if (pkt.len > out_len - VSOCK_HDR_LEN || pkt.len > VSOCK_MAX_TX_PAYLOAD ||
-	    pkt.type != VIRTIO_VSOCK_TYPE_STREAM) {
+	    !type_ok(v, c, pkt.type)) {
 		log_warn_guest("vsock: malformed tx packet (len %u in %zu bytes, type %u)", pkt.len,
 			       out_len, pkt.type);
 		if (c)
@@ -333,7 +344,8 @@ static void vsock_destroy(struct virtio_dev *dev)
 static const struct virtio_dev_ops vsock_ops = {
 	.name = "virtio-vsock",
 	.device_id = 19,
-	.features = 0,
+	/* 5.10.3: seqpacket sockets; the TSI proxy carries UDP over them. */
+	.features = 1ull << VIRTIO_VSOCK_F_SEQPACKET,
 	.num_queues = 3,
 	.queue_max_size = VSOCK_QUEUE_SIZE,
 	.activate = vsock_activate,

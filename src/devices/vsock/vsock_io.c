@@ -29,7 +29,7 @@ static uint32_t min_u32(uint32_t a, uint32_t b)
  * 5.10.6.3: tell the guest about freed space before it runs dry. Like Linux, only when the
  * space the guest knows of fell below half the buffer (not after every write).
  */
-static void credit_freed(struct vsock_conn *c)
+void vsock_io_credit_freed(struct vsock_conn *c)
 {
 	uint32_t known_free = c->v->buf_size - (c->rx_cnt - c->last_fwd_sent);
 
@@ -53,11 +53,12 @@ static void maybe_host_gone(struct vsock_conn *c)
 }
 
 /* The host peer stopped reading: the guest's data from here on is dropped (but credited). */
-static void write_side_dead(struct vsock_conn *c)
+void vsock_io_write_side_dead(struct vsock_conn *c)
 {
 	c->host_wr_dead = true;
 	c->fwd_cnt += c->buf_len;
 	c->buf_len = 0;
+	c->seq_count = c->seq_part = 0;
 	free(c->buf);
 	c->buf = NULL;
 	c->buf_off = 0;
@@ -89,7 +90,7 @@ static uint32_t write_direct(struct vsock_conn *c, const struct iovec *data, uns
 		if (w == -EAGAIN)
 			break;
 		if (w <= 0) {
-			write_side_dead(c);
+			vsock_io_write_side_dead(c);
 			return len;
 		}
 		done += (uint32_t)w;
@@ -97,8 +98,8 @@ static uint32_t write_direct(struct vsock_conn *c, const struct iovec *data, uns
 	return done;
 }
 
-static int buffer(struct vsock_conn *c, const struct iovec *data, unsigned int cnt, uint32_t from,
-		  uint32_t len)
+int vsock_io_buffer(struct vsock_conn *c, const struct iovec *data, unsigned int cnt, uint32_t from,
+		    uint32_t len)
 {
 	uint32_t size = c->v->buf_size, tail, first;
 
@@ -120,20 +121,25 @@ int vsock_io_write(struct vsock_conn *c, const struct iovec *data, unsigned int 
 	c->rx_cnt += len;
 	if (c->fd < 0 || c->host_wr_dead) {
 		c->fwd_cnt += len;
-		credit_freed(c);
+		vsock_io_credit_freed(c);
 		return 0;
 	}
 	if (!c->buf_len)
 		done = write_direct(c, data, cnt, len);
 	if (c->host_wr_dead)
 		c->fwd_cnt += len;
-	else if (done < len && buffer(c, data, cnt, done, len - done))
+	else if (done < len && vsock_io_buffer(c, data, cnt, done, len - done))
 		return -ENOMEM;
 	else
 		c->fwd_cnt += done;
-	credit_freed(c);
+	vsock_io_credit_freed(c);
 	vsock_conn_rearm(c);
 	return 0;
+}
+
+uint32_t vsock_io_sendable(const struct vsock_conn *c)
+{
+	return c->host_wr_dead ? 0 : c->buf_len - c->seq_part;
 }
 
 /* The fd became writable: push out the ring, then pass on a pending guest SHUTDOWN. */
@@ -141,6 +147,10 @@ void vsock_io_flush(struct vsock_conn *c)
 {
 	uint32_t size = c->v->buf_size;
 
+	if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET) {
+		vsock_seq_flush(c);
+		return;
+	}
 	while (c->buf_len && !c->host_wr_dead) {
 		uint32_t first = min_u32(c->buf_len, size - c->buf_off);
 		struct iovec iov[2] = { { c->buf + c->buf_off, first }, { c->buf, c->buf_len - first } };
@@ -149,7 +159,7 @@ void vsock_io_flush(struct vsock_conn *c)
 		if (w == -EAGAIN)
 			break;
 		if (w <= 0) {
-			write_side_dead(c);
+			vsock_io_write_side_dead(c);
 			break;
 		}
 		c->buf_off = (uint32_t)((c->buf_off + (uint32_t)w) % size);
@@ -162,12 +172,12 @@ void vsock_io_flush(struct vsock_conn *c)
 		c->buf = NULL;
 		c->buf_off = 0;
 	}
-	credit_freed(c);
+	vsock_io_credit_freed(c);
 	vsock_conn_drained(c);
 }
 
 /* No more host data: SHUTDOWN(SEND) after the data already delivered. */
-static void host_eof(struct vsock_conn *c)
+void vsock_io_host_eof(struct vsock_conn *c)
 {
 	struct pollfd pfd = { .fd = c->fd };
 
@@ -177,7 +187,7 @@ static void host_eof(struct vsock_conn *c)
 	c->pending |= VSOCK_PEND_SHUTDOWN;
 	/* A peer that closed (not just shut down writing) shows HUP now: one SHUTDOWN(both). */
 	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR)))
-		write_side_dead(c);
+		vsock_io_write_side_dead(c);
 	maybe_host_gone(c);
 }
 
@@ -208,7 +218,7 @@ uint32_t vsock_io_read_rw(struct vsock_conn *c, const struct virtq_elem *elem, u
 		return 0;
 	}
 	if (r == 0) {
-		host_eof(c);
+		vsock_io_host_eof(c);
 		vsock_conn_rearm(c);
 		return 0;
 	}
@@ -252,12 +262,12 @@ void vsock_io_on_host(void *opaque, uint32_t events)
 		connect_done(c, events);
 	} else {
 		if (events & EPOLLHUP)
-			write_side_dead(c);
+			vsock_io_write_side_dead(c);
 		if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && (c->watched & EPOLLIN)) {
 			c->readable = true;
 			vsock_dev_ready(c);
 		}
-		if (c->buf_len && (events & (EPOLLOUT | EPOLLERR)))
+		if (vsock_io_sendable(c) && (events & (EPOLLOUT | EPOLLERR)))
 			vsock_io_flush(c);
 		if (c->state != VSOCK_CONN_FREE && !(c->pending & VSOCK_PEND_RST))
 			vsock_conn_rearm(c);

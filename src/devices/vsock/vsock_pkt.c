@@ -54,7 +54,7 @@ void vsock_pkt_for_conn(const struct vsock_conn *c, uint16_t op, struct vsock_pk
 		.dst_cid = c->v->guest_cid,
 		.src_port = c->local_port,
 		.dst_port = c->peer_port,
-		.type = VIRTIO_VSOCK_TYPE_STREAM,
+		.type = c->type,
 		.op = op,
 		.buf_alloc = c->v->buf_size,
 		.fwd_cnt = c->fwd_cnt,
@@ -68,7 +68,8 @@ void vsock_pkt_rst_reply(const struct vsock *v, const struct vsock_pkt *in, stru
 		.dst_cid = v->guest_cid,
 		.src_port = in->dst_port,
 		.dst_port = in->src_port,
-		.type = VIRTIO_VSOCK_TYPE_STREAM,
+		/* Linux drops (and answers) a packet whose type is not its socket's. */
+		.type = in->type == VIRTIO_VSOCK_TYPE_SEQPACKET ? in->type : VIRTIO_VSOCK_TYPE_STREAM,
 		.op = VIRTIO_VSOCK_OP_RST,
 	};
 }

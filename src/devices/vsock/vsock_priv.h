@@ -22,6 +22,8 @@
 #define VSOCK_MAX_TX_PAYLOAD VSOCK_MAX_BUF_SIZE
 /* RST replies for packets that have no connection, waiting for rx buffers. */
 #define VSOCK_RST_RING 64
+/* Complete guest messages one seqpacket connection may hold for a blocked host socket. */
+#define VSOCK_SEQ_MSGS 32
 #define VSOCK_SHUT_BOTH (VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND)
 
 /* A header in host byte order, copied out of guest memory before any decision. */
@@ -58,6 +60,7 @@ struct vsock_conn {
 	enum vsock_conn_state state;
 	uint32_t local_port;        /* our (host, CID 2) side */
 	uint32_t peer_port;         /* the guest's side */
+	uint16_t type;              /* VIRTIO_VSOCK_TYPE_STREAM or _SEQPACKET (5.10.6.6) */
 	int fd;                     /* host socket, or -1 */
 	bool registered;            /* fd is in the loop's epoll set */
 	uint32_t watched;           /* with these events (0: only HUP/ERR) */
@@ -77,6 +80,17 @@ struct vsock_conn {
 	uint32_t rx_cnt, fwd_cnt, last_fwd_sent;
 	uint8_t *buf;
 	uint32_t buf_off, buf_len;  /* ring: bytes [buf_off, buf_off + buf_len) mod size */
+	/*
+	 * Seqpacket guest to host: the ring holds seq_count complete messages (lengths in
+	 * seq_msgs from seq_head) followed by seq_part bytes of one not yet ended by EOM.
+	 */
+	uint32_t seq_msgs[VSOCK_SEQ_MSGS];
+	unsigned int seq_head, seq_count;
+	uint32_t seq_part;
+	/* Seqpacket host to guest: one host message, sent as fragments from msg_off. */
+	uint8_t *msg;
+	uint32_t msg_off, msg_len;
+	bool msg_staged, msg_eor;
 };
 
 struct vsock_port {
@@ -146,6 +160,19 @@ void vsock_io_on_host(void *opaque, uint32_t events);
 uint32_t vsock_io_read_rw(struct vsock_conn *c, const struct virtq_elem *elem, uint32_t max);
 int vsock_io_write(struct vsock_conn *c, const struct iovec *data, unsigned int cnt, uint32_t len);
 void vsock_io_flush(struct vsock_conn *c);
+/* Guest bytes we hold that the host socket can be given now (not a partial message). */
+uint32_t vsock_io_sendable(const struct vsock_conn *c);
+void vsock_io_credit_freed(struct vsock_conn *c);
+void vsock_io_write_side_dead(struct vsock_conn *c);
+void vsock_io_host_eof(struct vsock_conn *c);
+int vsock_io_buffer(struct vsock_conn *c, const struct iovec *data, unsigned int cnt, uint32_t from,
+		    uint32_t len);
+
+/* vsock_seq.c: seqpacket message boundaries (5.10.6.6). */
+int vsock_seq_write(struct vsock_conn *c, const struct iovec *data, unsigned int cnt, uint32_t len,
+		    uint32_t flags);
+void vsock_seq_flush(struct vsock_conn *c);
+uint32_t vsock_seq_read(struct vsock_conn *c, const struct virtq_elem *elem, uint32_t max);
 
 /* vsock_dev.c: the rx queue scheduler. */
 void vsock_dev_ready(struct vsock_conn *c);
@@ -157,7 +184,7 @@ int vsock_unix_open(struct vsock *v, const struct vsock_port_map *ports, unsigne
 void vsock_unix_start(struct vsock *v);
 void vsock_unix_stop(struct vsock *v);
 void vsock_unix_close(struct vsock *v);
-/* Host side for a guest REQUEST: 0 connected, 1 connecting, -errno refused. */
-int vsock_unix_connect_port(struct vsock *v, uint32_t port, uint32_t peer_port, int *fd);
+/* Host side for a guest REQUEST: 0 connected, 1 connecting, -errno refused (-ENOENT: no entry). */
+int vsock_unix_connect_port(struct vsock *v, uint32_t port, uint16_t type, int *fd);
 
 #endif

@@ -135,12 +135,12 @@ void vsock_unix_close(struct vsock *v)
  * A UNIX connect completes or fails at once (a full backlog is EAGAIN, which we treat as a
  * refusal rather than retrying: the guest sees RST, as for a closed port).
  */
-int vsock_unix_connect_port(struct vsock *v, uint32_t port, uint32_t peer_port, int *fd)
+int vsock_unix_connect_port(struct vsock *v, uint32_t port, uint16_t type, int *fd)
 {
+	int stype = type == VIRTIO_VSOCK_TYPE_SEQPACKET ? SOCK_SEQPACKET : SOCK_STREAM;
 	struct sockaddr_un sa;
 	int s, ret;
 
-	(void)peer_port;
 	for (unsigned int i = 0; i < v->nr_ports; i++) {
 		struct vsock_port *p = &v->ports[i];
 
@@ -149,7 +149,7 @@ int vsock_unix_connect_port(struct vsock *v, uint32_t port, uint32_t peer_port, 
 		ret = unix_addr(p->path, &sa);
 		if (ret)
 			return ret;
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		s = socket(AF_UNIX, stype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (s < 0)
 			return -errno;
 		if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
