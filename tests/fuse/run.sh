@@ -68,6 +68,13 @@ t_link() {
 }
 t_symlink() { ln -s a "$M/s1" && [ "$(readlink "$M/s1")" = a ] && [ "$(cat "$M/s1")" = hello ]; }
 t_chmod() { echo c > "$M/c" && chmod 640 "$M/c" && [ "$(stat -c %a "$M/c")" = 640 ] && [ "$(stat -c %a "$SRC/c")" = 640 ]; }
+# HANDLE_KILLPRIV_V2: a write, O_TRUNC or truncate by a user without CAP_FSETID drops suid/sgid.
+as_nobody() { chmod 711 "$T" "$T/mnt" && setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "$1"; }
+t_killpriv() {
+	echo k > "$M/k1" && echo k > "$M/k2" && echo k > "$M/k3" && chmod 6777 "$M/k1" "$M/k2" "$M/k3" &&
+	as_nobody "echo more >> '$M/k1' && : > '$M/k2' && truncate -s 1 '$M/k3'" &&
+	[ "$(stat -c %a "$SRC/k1" "$SRC/k2" "$SRC/k3" | sort -u)" = 777 ]
+}
 t_umask_mode() { (umask 027 && mkdir "$M/um" && touch "$M/um/f") && [ "$(stat -c %a "$M/um")" = 750 ] && [ "$(stat -c %a "$M/um/f")" = 640 ]; }
 t_touch_times() { touch -d '2001-02-03 04:05:06' "$M/a" && [ "$(stat -c %Y "$M/a")" = "$(date -d '2001-02-03 04:05:06' +%s)" ]; }
 t_mkdir_rmdir() {
@@ -153,7 +160,7 @@ t_escape_swap() {
 	[ "$(cat <&7)" = inside ] && exec 7<&- && ! grep -q SECRET "$M/sw" 2>/dev/null
 }
 
-for t in create_read append truncate rename link symlink chmod umask_mode touch_times mkdir_rmdir \
+for t in create_read append truncate rename link symlink chmod killpriv umask_mode touch_times mkdir_rmdir \
 	 unlink readdir xattr flock posix_lock mmap large_file cp_tree fifo \
 	 escape_symlink escape_dirlink escape_write escape_hardlink escape_mknod escape_dotdot \
 	 escape_swap; do

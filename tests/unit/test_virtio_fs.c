@@ -251,6 +251,69 @@ static void test_requests(void)
 	virtio_dev_destroy(dev);
 }
 
+/* One request at BUF_GPA + slot * 0x2000, its reply buffer 0x1000 further; returns the reply. */
+static void *send(struct virtio_dev *dev, unsigned int slot, uint32_t op, uint64_t nodeid,
+		  const void *arg, uint32_t alen)
+{
+	uint64_t a[2] = { BUF_GPA + slot * 0x2000ULL, BUF_GPA + slot * 0x2000ULL + 0x1000 };
+	int l[2] = { (int)put_req(a[0], op, 200 + slot, nodeid, arg, alen), -4096 };
+
+	memset(gpa(a[1]), 0, sizeof(struct fuse_out_header));
+	post(dev, 1, a, l, 2);
+	return gpa(a[1]);
+}
+
+/* The reply in slot's buffer, once the used ring says it is complete (acquire). */
+static bool replied(void *reply, unsigned int slot, uint16_t used)
+{
+	return wait_used(1, used) >= 0 && ((struct fuse_out_header *)reply)->unique == 200 + slot &&
+	       ((struct fuse_out_header *)reply)->error == 0;
+}
+
+/*
+ * A worker stuck in SETLKW must not keep the next request waiting: the driver only kicks
+ * past the avail_event we publish (EVENT_IDX), so the worker that popped the last chain has
+ * to re-arm kicks before it blocks, and the kick must reach an idle worker.
+ */
+static void test_blocked_worker(void)
+{
+	struct fs_config cfg = { .root_dir = scratch };
+	struct fuse_init_in init = { .major = 7, .minor = 36, .flags = FUSE_POSIX_LOCKS };
+	struct fuse_open_in oi = { .flags = O_RDWR };
+	struct fuse_lk_in lk = { .lk = { .start = 0, .end = 9, .type = F_WRLCK } };
+	struct fuse_getattr_in ga = { 0 };
+	struct virtio_dev *dev;
+	struct fs *fs = NULL;
+	void *r, *w;
+	uint64_t node;
+
+	t_put_file(scratch, "lk", "x");
+	CHECK(fs_create(&cfg, &fs) == 0);
+	dev = new_dev(fs);
+	CHECK(dev);
+	memset(avail_next, 0, sizeof(avail_next));
+	CHECK(replied(send(dev, 0, FUSE_INIT, 0, &init, sizeof(init)), 0, 1));
+	r = send(dev, 1, FUSE_LOOKUP, FUSE_ROOT_ID, "lk", 3);
+	CHECK(replied(r, 1, 2));
+	node = ((struct fuse_entry_out *)((uint8_t *)r + sizeof(struct fuse_out_header)))->nodeid;
+	r = send(dev, 2, FUSE_OPEN, node, &oi, sizeof(oi));
+	CHECK(replied(r, 2, 3));
+	lk.fh = ((struct fuse_open_out *)((uint8_t *)r + sizeof(struct fuse_out_header)))->fh;
+	lk.owner = 1;
+	CHECK(replied(send(dev, 3, FUSE_SETLK, node, &lk, sizeof(lk)), 3, 4));
+	lk.owner = 2;
+	w = send(dev, 0, FUSE_SETLKW, node, &lk, sizeof(lk));
+	nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);    /* let it block */
+	CHECK_EQ(__atomic_load_n(&((struct vring_used *)gpa(Q_USED(1)))->idx, __ATOMIC_ACQUIRE), 4);
+	CHECK(replied(send(dev, 1, FUSE_GETATTR, FUSE_ROOT_ID, &ga, sizeof(ga)), 1, 5));
+	lk.owner = 1;
+	lk.lk.type = F_UNLCK;
+	r = send(dev, 2, FUSE_SETLK, node, &lk, sizeof(lk));
+	CHECK(replied(r, 2, 7) && replied(w, 0, 7));
+	dev->ops->reset(dev);
+	virtio_dev_destroy(dev);
+}
+
 int main(void)
 {
 	void *p = NULL;
@@ -268,6 +331,7 @@ int main(void)
 	}
 	RUN_TEST(test_config);
 	RUN_TEST(test_requests);
+	RUN_TEST(test_blocked_worker);
 	t_rmrf(scratch);
 	free(scratch);
 	free(ram);

@@ -92,7 +92,8 @@ static ssize_t do_init(struct fs_req *req)
 	const struct fuse_init_in *in = (const void *)req->arg;
 	const uint32_t want = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC |
 		FUSE_EXPORT_SUPPORT | FUSE_BIG_WRITES | FUSE_FLOCK_LOCKS | FUSE_AUTO_INVAL_DATA |
-		FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_MAX_PAGES;
+		FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
+		FUSE_MAX_PAGES | FUSE_HANDLE_KILLPRIV_V2;
 	struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION };
 
 	/* Protocol negotiation, linux/fuse.h "INIT request/reply flags". */
@@ -106,8 +107,11 @@ static ssize_t do_init(struct fs_req *req)
 		return fs_reply_err(req, -EPROTO);
 	out.minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
 	out.max_readahead = in->max_readahead;
-	/* Not offered: WRITEBACK_CACHE (host-side changes and O_WRONLY reads make it unsafe),
-	 * DONT_MASK (the kernel applies the umask), SPLICE_* and DAX (not implemented). */
+	/* HANDLE_KILLPRIV_V2: we kill suid/sgid when asked (fs_inode_kill_suidgid); in exchange
+	 * the kernel sets SB_NOSEC and stops sending GETXATTR security.capability before every
+	 * WRITE (fs/fuse/inode.c process_init_reply). Not offered: WRITEBACK_CACHE (host-side
+	 * changes and O_WRONLY reads make it unsafe), DONT_MASK (the kernel applies the umask),
+	 * SPLICE_* and DAX (not implemented). */
 	out.flags = in->flags & want;
 	out.max_background = 64;
 	out.congestion_threshold = 48;
@@ -288,15 +292,65 @@ ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,
 	return ret;
 }
 
-static uint64_t secs_to_ns(double s)
+/*
+ * Entry and attribute cache timeouts (fuse_entry_out entry_valid/attr_valid, linux/fuse.h)
+ * that the embedder's fs_config leaves at 0 come from the host process's environment, read
+ * at fs_create:
+ *   KRUN_FS_CACHE=none     0 s: every lookup and stat goes to the host (it edits the share);
+ *   KRUN_FS_CACHE=auto     1 s, the default: right when only the guest changes the share
+ *                          (its kernel updates its own caches), and host-side edits show up
+ *                          within a second (virtiofsd's cache=auto uses the same value);
+ *   KRUN_FS_CACHE=always   1 day, and open keeps the page cache (FOPEN_KEEP_CACHE): only
+ *                          the guest changes the share;
+ *   KRUN_FS_ENTRY_TIMEOUT, KRUN_FS_ATTR_TIMEOUT: seconds (0 to 86400, fractions allowed),
+ *                          overriding KRUN_FS_CACHE for one of the two.
+ * Unknown or malformed values are ignored (with a warning).
+ */
+#define FS_CACHE_MAX_S 86400.0
+
+static double cache_mode_secs(bool *keep_cache)
 {
-	/* Default 1 s: the guest is the only writer in the common case, but the host may touch
-	 * the directory too (virtiofsd's "auto" cache policy uses the same value). */
-	if (!(s > 0))
-		s = 1.0;
-	if (s > 86400.0)
-		s = 86400.0;
-	return (uint64_t)(s * 1e9);
+	const char *mode = getenv("KRUN_FS_CACHE");
+
+	if (!mode || strcmp(mode, "auto") == 0)
+		return 1.0;
+	if (strcmp(mode, "none") == 0)
+		return 0.0;
+	if (strcmp(mode, "always") == 0) {
+		*keep_cache = true;
+		return FS_CACHE_MAX_S;
+	}
+	log_warn("ignoring KRUN_FS_CACHE=%s (none, auto or always)", mode);
+	return 1.0;
+}
+
+static uint64_t timeout_ns(double cfg, const char *var, double mode_secs)
+{
+	const char *env = getenv(var);
+	double s = mode_secs;
+	char *end;
+
+	if (cfg > 0) {
+		s = cfg;
+	} else if (env) {
+		errno = 0;
+		s = strtod(env, &end);
+		if (errno || end == env || *end || !(s >= 0 && s <= FS_CACHE_MAX_S)) {
+			log_warn("ignoring %s=%s (seconds, 0 to %.0f)", var, env, FS_CACHE_MAX_S);
+			s = mode_secs;
+		}
+	}
+	return (uint64_t)((s > FS_CACHE_MAX_S ? FS_CACHE_MAX_S : s) * 1e9);
+}
+
+static void cache_config(struct fs *fs, const struct fs_config *cfg)
+{
+	bool keep = false;
+	double secs = cache_mode_secs(&keep);
+
+	fs->entry_valid_ns = timeout_ns(cfg->entry_timeout, "KRUN_FS_ENTRY_TIMEOUT", secs);
+	fs->attr_valid_ns = timeout_ns(cfg->attr_timeout, "KRUN_FS_ATTR_TIMEOUT", secs);
+	fs->open_flags = keep ? FOPEN_KEEP_CACHE : 0;
 }
 
 static int open_dirs(struct fs *fs, const char *root)
@@ -334,11 +388,11 @@ int fs_create(const struct fs_config *cfg, struct fs **out)
 	fs->read_only = cfg->read_only;
 	fs->vfiles = cfg->vfiles;
 	fs->nr_vfiles = cfg->nr_vfiles;
-	fs->entry_valid_ns = secs_to_ns(cfg->entry_timeout);
-	fs->attr_valid_ns = secs_to_ns(cfg->attr_timeout);
+	cache_config(fs, cfg);
 	fs->euid = geteuid();
 	fs->egid = getegid();
 	clock_gettime(CLOCK_REALTIME, &fs->created);
+	fs_inode_fd_limit_init(fs);
 	ret = open_dirs(fs, cfg->root_dir);
 	if (!ret)
 		ret = fs_table_init(&fs->handles, FS_MAX_HANDLES_DEFAULT, 1);

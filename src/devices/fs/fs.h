@@ -29,7 +29,7 @@ struct fs_config {
 	bool read_only;
 	const struct fs_vfile *vfiles;  /* must stay valid for the server's lifetime */
 	unsigned int nr_vfiles;
-	double entry_timeout;       /* seconds; 0 picks the default */
+	double entry_timeout;       /* seconds; 0: KRUN_FS_CACHE and friends, else 1 (fs.c) */
 	double attr_timeout;
 };
 

@@ -157,6 +157,10 @@ static int apply_setattr(struct fs *fs, struct fs_inode *inode, struct fs_fh *h,
 		if (ret)
 			return -errno;
 	}
+	/* FATTR_KILL_SUIDGID (HANDLE_KILLPRIV_V2, linux/fuse.h) with truncate or chown; an
+	 * explicit new mode in the same request is the guest's final word instead. */
+	if ((in->valid & FATTR_KILL_SUIDGID) && !(in->valid & FATTR_MODE))
+		return fs_inode_kill_suidgid(fs, inode, h ? h->fd : -1);
 	return 0;
 }
 
@@ -258,18 +262,23 @@ static void fix_new(struct fs_req *req, struct fs_inode *parent_or_null, int fd,
 	struct fs *fs = req->fs;
 	uid_t uid = req->hdr.uid != fs->euid ? req->hdr.uid : (uid_t)-1;
 	gid_t gid = req->hdr.gid != fs->egid ? req->hdr.gid : (gid_t)-1;
+	bool changed = false;
 	struct stat pst;
 	char name[16];
 
-	if (parent_or_null && fs_inode_stat(parent_or_null, &pst) == 0 && (pst.st_mode & S_ISGID))
+	/* Each step only when it can matter: creating files is metadata-bound (bench/fs.sh). */
+	if (gid != (gid_t)-1 && parent_or_null && fs_inode_stat(parent_or_null, &pst) == 0 &&
+	    (pst.st_mode & S_ISGID))
 		gid = (gid_t)-1;    /* inherited from a setgid directory */
 	if (fs->euid == 0 && (uid != (uid_t)-1 || gid != (gid_t)-1))
-		(void)fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+		changed = fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == 0;
 	if (want && !S_ISLNK(st->st_mode) && (st->st_mode & 0777) != (want & 0777)) {
 		snprintf(name, sizeof(name), "%d", fd);
-		(void)fchmodat(fs->proc_fd, name, (want & 07777) | (st->st_mode & S_ISGID), 0);
+		changed |= fchmodat(fs->proc_fd, name, (want & 07777) | (st->st_mode & S_ISGID),
+				    0) == 0;
 	}
-	(void)fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+	if (changed)
+		(void)fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 }
 
 int fs_entry_new(struct fs_req *req, struct fs_inode *parent, const char *name, mode_t want,

@@ -27,6 +27,26 @@ static ssize_t reply_open(struct fs_req *req, uint64_t fh, uint32_t open_flags)
 	return fs_reply(req, &out, sizeof(out));
 }
 
+/*
+ * FUSE_OPEN_KILL_SUIDGID (linux/fuse.h) comes with O_TRUNC from a caller without
+ * CAP_FSETID: the truncation must drop suid/sgid (fs_inode_kill_suidgid). Takes fd (or an
+ * error) and returns it, or closes it and returns the error.
+ */
+static int trunc_kill(struct fs *fs, struct fs_inode *inode, int fd, uint32_t flags,
+		      uint32_t open_flags)
+{
+	int ret;
+
+	if (fd < 0 || !(flags & O_TRUNC) || !(open_flags & FUSE_OPEN_KILL_SUIDGID))
+		return fd;
+	ret = fs_inode_kill_suidgid(fs, inode, fd);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 ssize_t fs_file_open(struct fs_req *req)
 {
 	const struct fuse_open_in *in = (const void *)req->arg;
@@ -42,13 +62,14 @@ ssize_t fs_file_open(struct fs_req *req)
 	if (S_ISDIR(inode->type) && (in->flags & O_ACCMODE) != O_RDONLY)
 		fd = -EISDIR;
 	else
-		fd = fs_inode_reopen(req->fs, inode, (int)in->flags);
+		fd = trunc_kill(req->fs, inode, fs_inode_reopen(req->fs, inode, (int)in->flags),
+				in->flags, in->open_flags);
 	if (fd < 0) {
 		fs_inode_put(req->fs, inode);
 		return fs_reply_err(req, fd);
 	}
 	ret = fs_fh_new(req->fs, fd, inode, &fh);   /* consumes fd and the inode ref */
-	return ret ? fs_reply_err(req, ret) : reply_open(req, fh, 0);
+	return ret ? fs_reply_err(req, ret) : reply_open(req, fh, req->fs->open_flags);
 }
 
 /*
@@ -70,12 +91,14 @@ static int create_open(struct fs *fs, struct fs_inode *parent, const char *name,
 		    O_CLOEXEC | O_NOCTTY, in->mode & 07777);
 	*created = fd >= 0;
 	if (fd >= 0 || errno != EEXIST || (in->flags & O_EXCL))
-		return fd >= 0 ? fs_inode_fd_guard(fd) : -errno;
+		return fd >= 0 ? fs_inode_fd_guard(fs, fd) : -errno;
 	ret = fs_inode_lookup(fs, parent, name, &nodeid, &st);
 	if (ret)
 		return ret;
 	inode = fs_inode_get(fs, nodeid);
-	fd = inode ? fs_inode_reopen(fs, inode, (int)in->flags) : -ENOENT;
+	/* A new file keeps its mode: O_TRUNC only truncates (and kills) an existing one. */
+	fd = inode ? trunc_kill(fs, inode, fs_inode_reopen(fs, inode, (int)in->flags), in->flags,
+				in->open_flags) : -ENOENT;
 	fs_inode_put(fs, inode);
 	fs_inode_forget(fs, nodeid, 1);     /* fs_entry_new takes the guest's reference */
 	return fd;
@@ -108,6 +131,7 @@ ssize_t fs_file_create(struct fs_req *req)
 	if (!ret) {
 		inode = fs_inode_get(req->fs, out.e.nodeid);
 		ret = inode ? fs_fh_new(req->fs, fd, inode, &out.o.fh) : -ENOENT;
+		out.o.open_flags = req->fs->open_flags;
 		fd = -1;
 		if (ret)
 			fs_inode_forget(req->fs, out.e.nodeid, 1);
@@ -165,9 +189,11 @@ ssize_t fs_file_write(struct fs_req *req)
 	fh = fs_fh_get(req->fs, in->fh);
 	if (!fh)
 		return fs_reply_err(req, -EBADF);
+	/* Like the VFS (file_remove_privs), privileges go before the data is written. */
+	done = in->write_flags & FUSE_WRITE_KILL_SUIDGID ?
+	       fs_inode_kill_suidgid(req->fs, fh->inode, fh->fd) : 0;
 	n = iov_slice(req->in, req->in_cnt, start, in->size, iov, IO_SEGS);
-	done = n ? pwritev(fh->fd, iov, (int)n, (off_t)in->offset) : 0;
-	if (done < 0)
+	if (!done && n && (done = pwritev(fh->fd, iov, (int)n, (off_t)in->offset)) < 0)
 		done = -errno;
 	fs_fh_put(req->fs, fh);
 	if (done < 0)

@@ -92,20 +92,46 @@ static void maybe_free(struct fs *fs, struct fs_inode *inode)
  * Every inode and handle holds a host fd, and the guest decides how many. We stop short of
  * RLIMIT_NOFILE so the rest of the process (the VMM's eventfds, sockets) always finds
  * FS_FD_RESERVE free descriptors; the guest gets ENFILE instead. Descriptors are allocated
- * lowest first, so a new fd's number tells how full the table is.
+ * lowest first, so a new fd's number tells how full the table is. The limit is cached (a
+ * getrlimit per open was measurable): read at fs_create, again whenever the cached value
+ * would refuse an fd (the limit may have been raised) and at most once per
+ * FS_FD_LIMIT_REFRESH_S otherwise (it may have been lowered).
  */
-int fs_inode_fd_guard(int fd)
+static rlim_t fd_limit(struct fs *fs, bool refresh)
 {
+	struct timespec now;
 	struct rlimit rl;
 
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);    /* vDSO: no system call */
+	if (!refresh && now.tv_sec - __atomic_load_n(&fs->fd_limit_at, __ATOMIC_RELAXED) <
+	    FS_FD_LIMIT_REFRESH_S)
+		return __atomic_load_n(&fs->fd_limit, __ATOMIC_RELAXED);
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		rl.rlim_cur = RLIM_INFINITY;
+	__atomic_store_n(&fs->fd_limit, rl.rlim_cur, __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->fd_limit_at, (int64_t)now.tv_sec, __ATOMIC_RELAXED);
+	return rl.rlim_cur;
+}
+
+static bool fd_too_high(int fd, rlim_t limit)
+{
+	return limit != RLIM_INFINITY && (rlim_t)fd + FS_FD_RESERVE >= limit;
+}
+
+int fs_inode_fd_guard(struct fs *fs, int fd)
+{
 	if (fd < 256)
 		return fd;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)fd + FS_FD_RESERVE >= rl.rlim_cur) {
+	if (fd_too_high(fd, fd_limit(fs, false)) && fd_too_high(fd, fd_limit(fs, true))) {
 		close(fd);
 		return -ENFILE;
 	}
 	return fd;
+}
+
+void fs_inode_fd_limit_init(struct fs *fs)
+{
+	fd_limit(fs, true);
 }
 
 int fs_inode_table_init(struct fs *fs)
@@ -228,7 +254,7 @@ int fs_inode_lookup(struct fs *fs, struct fs_inode *parent, const char *name,
 
 	if (!S_ISDIR(parent->type))
 		return -ENOTDIR;
-	fd = fs_inode_fd_guard(open_name(fs, parent, name));
+	fd = fs_inode_fd_guard(fs, open_name(fs, parent, name));
 	if (fd < 0)
 		return fd == -EMFILE ? -ENFILE : fd;
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
@@ -297,7 +323,38 @@ int fs_inode_reopen(struct fs *fs, struct fs_inode *inode, int flags)
 	fd = openat(fs->proc_fd, name, (flags & keep) | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == EMFILE ? -ENFILE : -errno;
-	return fs_inode_fd_guard(fd);
+	return fs_inode_fd_guard(fs, fd);
+}
+
+/*
+ * FUSE_HANDLE_KILLPRIV_V2 (linux/fuse.h): the guest kernel leaves killing suid/sgid to us and
+ * flags the WRITE (FUSE_WRITE_KILL_SUIDGID), SETATTR (FATTR_KILL_SUIDGID: truncate, chown) or
+ * OPEN/CREATE with O_TRUNC (FUSE_OPEN_KILL_SUIDGID) whose caller lacks CAP_FSETID. The host
+ * kernel kills them on its own only when this process lacks CAP_FSETID too (not as root), so
+ * we apply the VFS rule: suid always, sgid only with group execute (without it, sgid marks
+ * mandatory locking, not privilege). security.capability needs nothing from us: the host
+ * kernel removes it on any write, truncate or chown, whatever our capabilities.
+ */
+int fs_inode_kill_suidgid(struct fs *fs, struct fs_inode *inode, int fd)
+{
+	mode_t kill = S_ISUID;
+	struct stat st;
+	char name[16];
+	int ret;
+
+	ret = fd >= 0 ? (fstat(fd, &st) ? -errno : 0) : fs_inode_stat(inode, &st);
+	if (ret || !S_ISREG(st.st_mode))
+		return ret;
+	if (st.st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	if (!(st.st_mode & kill))
+		return 0;
+	fs_inode_procname(inode, name, sizeof(name));
+	ret = fd >= 0 ? fchmod(fd, st.st_mode & 07777 & ~kill) :
+			fchmodat(fs->proc_fd, name, st.st_mode & 07777 & ~kill, 0);
+	/* EPERM: we neither own the file nor have CAP_FOWNER, so we lack CAP_FSETID as well and
+	 * the host kernel kills the bits itself with the write or truncate. */
+	return ret && errno != EPERM ? -errno : 0;
 }
 
 void fs_inode_forget_all(struct fs *fs)

@@ -95,7 +95,7 @@ static int owner_fd(struct fs *fs, struct fs_fh *fh, uint64_t owner)
 	fd = find_owner_fd(fs, fh, owner);
 	if (fd >= 0) {
 		fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		fd = fd < 0 ? (errno == EMFILE ? -ENFILE : -errno) : fs_inode_fd_guard(fd);
+		fd = fd < 0 ? (errno == EMFILE ? -ENFILE : -errno) : fs_inode_fd_guard(fs, fd);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return fd;

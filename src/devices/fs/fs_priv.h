@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -29,6 +30,8 @@
 #define FS_MAX_LOCK_WAITERS 2
 /* Descriptors below RLIMIT_NOFILE the server leaves to the rest of the process. */
 #define FS_FD_RESERVE 64
+/* How long the guard trusts its cached RLIMIT_NOFILE (fs_inode_fd_guard). */
+#define FS_FD_LIMIT_REFRESH_S 1
 
 struct fs_lock_owner;
 
@@ -71,7 +74,8 @@ struct fs {
 	bool cancel_waits;           /* lock waiters give up (device reset, destroy) */
 	const struct fs_vfile *vfiles;
 	unsigned int nr_vfiles;
-	uint64_t entry_valid_ns, attr_valid_ns;
+	uint64_t entry_valid_ns, attr_valid_ns;   /* see cache_config in fs.c */
+	uint32_t open_flags;        /* FOPEN_* for every OPEN and CREATE reply */
 	struct fs_table inodes, handles;
 	uint32_t *hash;             /* buckets of inode slot indexes */
 	uint32_t hash_size;
@@ -84,6 +88,8 @@ struct fs {
 	uid_t euid;
 	gid_t egid;
 	struct timespec created;    /* timestamps of the virtual files */
+	rlim_t fd_limit;            /* cached RLIMIT_NOFILE soft limit (fs_inode_fd_guard) */
+	int64_t fd_limit_at;        /* CLOCK_MONOTONIC_COARSE seconds of that reading */
 };
 
 /* One request being handled: header and args copied out of the guest, reply iovecs. */
@@ -126,7 +132,12 @@ int fs_inode_reopen(struct fs *fs, struct fs_inode *inode, int flags);
 void fs_inode_procname(struct fs_inode *inode, char *buf, size_t len);
 uint64_t fs_inode_nodeid(struct fs *fs, struct fs_inode *inode);
 /* Passes fd through, or closes it and returns -ENFILE when the process runs short of fds. */
-int fs_inode_fd_guard(int fd);
+int fs_inode_fd_guard(struct fs *fs, int fd);
+/* fs_create: first read of RLIMIT_NOFILE for the guard. */
+void fs_inode_fd_limit_init(struct fs *fs);
+/* FUSE_HANDLE_KILLPRIV_V2 duty: drop suid (and sgid if group-executable) of a regular file;
+ * fd: an open descriptor of the inode, or -1 to go through the inode's O_PATH fd. */
+int fs_inode_kill_suidgid(struct fs *fs, struct fs_inode *inode, int fd);
 
 /* fs_fh.c: the file handle table. */
 int fs_fh_new(struct fs *fs, int fd, struct fs_inode *inode, uint64_t *fh);

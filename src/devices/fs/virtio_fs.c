@@ -8,6 +8,11 @@
  * (so a slow read or a waiting lock blocks one worker, not the loop or the queue), and push
  * the reply under the mutex again. Replies may complete out of order, which the driver
  * allows (5.11.6: requests are matched by their FUSE unique id).
+ *
+ * Wake-ups: a kick wakes one idle worker, never all of them (a broadcast per kick cost
+ * 10-20 futex calls per request). A busy worker goes on popping until the ring is empty, and
+ * a worker that pops a chain while more are queued wakes one more idle worker, so a burst
+ * still spreads over the pool; one that pops the last chain re-arms kicks before handling it.
  */
 #define LOG_MODULE "virtio-fs"
 #include "devices/fs/virtio_fs.h"
@@ -45,6 +50,7 @@ struct vfs_queue {
 	pthread_cond_t kick;
 	pthread_t workers[VIRTIO_FS_WORKERS];
 	unsigned int nr_workers;
+	unsigned int idle;              /* workers waiting on kick, under lock */
 	bool failed;                    /* reported the broken queue once already */
 };
 
@@ -84,35 +90,54 @@ static uint32_t handle_chain(struct vfs *v, struct virtq_elem *e)
 	return 0;
 }
 
+/* Under rq->lock: pop the next chain, sleeping while the ring is empty. False: stopping. */
+static bool next_chain(struct vfs_queue *rq, struct virtq *vq, struct virtq_elem *e)
+{
+	struct vfs *v = rq->vfs;
+
+	while (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE)) {
+		int r = virtq_pop(vq, e);
+
+		if (r > 0)
+			return true;
+		if (r < 0 && !rq->failed) {
+			rq->failed = true;
+			virtio_dev_fail(&v->dev, "request queue broken by the driver");
+		}
+		/* Idle: ask for kicks again (with EVENT_IDX the driver kicks only past the
+		 * avail_event we publish, 2.7.10), unless buffers slipped in meanwhile. */
+		if (r == 0 && virtq_enable_notify(vq))
+			continue;
+		rq->idle++;
+		pthread_cond_wait(&rq->kick, &rq->lock);
+		rq->idle--;
+	}
+	return false;
+}
+
 static void *worker(void *opaque)
 {
 	struct vfs_queue *rq = opaque;
 	struct vfs *v = rq->vfs;
 	struct virtq *vq = &v->dev.vqs[rq->q];
 	struct virtq_elem *e = malloc(sizeof(*e));
+	uint32_t len;
+	bool more;
 
 	if (!e) {
 		virtio_dev_fail(&v->dev, "out of memory for a request queue worker");
 		return NULL;
 	}
 	pthread_mutex_lock(&rq->lock);
-	while (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE)) {
-		int r = virtq_pop(vq, e);
-		uint32_t len;
-
-		if (r < 0 && !rq->failed) {
-			rq->failed = true;
-			virtio_dev_fail(&v->dev, "request queue broken by the driver");
-		}
-		if (r <= 0) {
-			/* Idle: ask for kicks again (with EVENT_IDX the driver kicks only past the
-			 * avail_event we publish, 2.7.10), unless buffers slipped in meanwhile. */
-			if (r == 0 && virtq_enable_notify(vq))
-				continue;
-			pthread_cond_wait(&rq->kick, &rq->lock);
-			continue;
-		}
+	while (next_chain(rq, vq, e)) {
+		/* The ring looks empty: publish avail_event now, not when this chain is done, or
+		 * the driver would not kick for the next one while we are busy (a SETLKW waiting
+		 * for a lock that only that next request releases would never return). */
+		more = (virtq_has_avail(vq) || virtq_enable_notify(vq)) && rq->idle;
 		pthread_mutex_unlock(&rq->lock);
+		/* After the unlock, so the woken worker does not block on our mutex at once. */
+		if (more)
+			pthread_cond_signal(&rq->kick);
 		len = handle_chain(v, e);
 		pthread_mutex_lock(&rq->lock);
 		virtq_push(vq, e->head, len);
@@ -183,6 +208,23 @@ static int vfs_activate(struct virtio_dev *dev)
 	return 0;
 }
 
+/*
+ * The idle count is read under the lock: a worker that found the ring empty holds the lock
+ * until it waits, so it is either counted here or will see the new buffers itself. No idle
+ * worker: the busy ones pop the new buffers when they finish theirs. Signalled after the
+ * unlock; a waiter counted under the lock is already registered on the condition.
+ */
+static void wake_one(struct vfs_queue *rq)
+{
+	bool idle;
+
+	pthread_mutex_lock(&rq->lock);
+	idle = rq->idle > 0;
+	pthread_mutex_unlock(&rq->lock);
+	if (idle)
+		pthread_cond_signal(&rq->kick);
+}
+
 static void vfs_queue_notify(struct virtio_dev *dev, unsigned int q)
 {
 	struct vfs *v = dev->priv;
@@ -193,9 +235,7 @@ static void vfs_queue_notify(struct virtio_dev *dev, unsigned int q)
 	}
 	if (q > v->nr_req)
 		return;
-	pthread_mutex_lock(&v->queues[q].lock);
-	pthread_cond_broadcast(&v->queues[q].kick);
-	pthread_mutex_unlock(&v->queues[q].lock);
+	wake_one(&v->queues[q]);
 }
 
 static void vfs_reset(struct virtio_dev *dev)
