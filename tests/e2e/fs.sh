@@ -233,7 +233,8 @@ for runner in $RUNNERS; do
 		fi
 		D=$work/$runner-$root
 		mkdir -p "$D"
-		if [ "$root" = bb ] && ! make_busybox_root "$D/bbroot"; then
+		# /work exists beforehand: the check that nothing outside the share changed covers the root.
+		if [ "$root" = bb ] && ! { make_busybox_root "$D/bbroot" && mkdir -p "$D/bbroot/work"; }; then
 			for c in $(check_names bb); do echo "SKIP e2e/$runner/bb/fs/$c: no static busybox (apt-get install busybox-static)"; done
 			continue
 		fi
