@@ -59,17 +59,8 @@ expect() {
 # count FILE REGEX: how many lines of the last run's stream match.
 count() { grep -cE -- "$2" "$work/$1"; }
 
-# A root with nothing but busybox-static (as tests/e2e/run.sh makes it).
-make_busybox_root() {
-	local root=$1 bb applet
-	bb=$(command -v busybox) || return 1
-	file -L "$bb" | grep -q 'statically linked' || return 1
-	mkdir -p "$root"/{bin,proc,sys,dev,tmp,run,etc,mnt} || return 1
-	cp "$bb" "$root/bin/busybox" || return 1
-	for applet in $("$bb" --list); do
-		[ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
-	done
-}
+# make_busybox_root: a root with nothing but busybox-static.
+. tests/e2e/lib.sh
 
 # What kind of KVM this host has: hardware, pvm or none.
 kvm_kind() {

@@ -202,8 +202,9 @@ static const struct fs_op ops[] = {
 	OP(FUSE_OPENDIR, fs_dir_opendir, sizeof(struct fuse_open_in), sizeof(struct fuse_open_out)),
 	OP(FUSE_READDIR, fs_dir_readdir, sizeof(struct fuse_read_in), 0),
 	OP(FUSE_READDIRPLUS, fs_dir_readdirplus, sizeof(struct fuse_read_in), 0),
-	OP(FUSE_RELEASEDIR, fs_dir_releasedir, sizeof(struct fuse_release_in), 0),
-	OP(FUSE_FSYNCDIR, fs_dir_fsyncdir, sizeof(struct fuse_fsync_in), 0),
+	/* A directory handle is a handle: release and sync are the file ones (same arguments). */
+	OP(FUSE_RELEASEDIR, fs_file_release, sizeof(struct fuse_release_in), 0),
+	OP(FUSE_FSYNCDIR, fs_file_fsync, sizeof(struct fuse_fsync_in), 0),
 	OP(FUSE_GETXATTR, fs_xattr_get, sizeof(struct fuse_getxattr_in), 0,
 	   .vfile_fn = vfile_nodata),
 	OP(FUSE_LISTXATTR, fs_xattr_list, sizeof(struct fuse_getxattr_in), 0,

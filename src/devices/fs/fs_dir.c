@@ -165,25 +165,3 @@ ssize_t fs_dir_readdirplus(struct fs_req *req)
 {
 	return readdir_common(req, true);
 }
-
-ssize_t fs_dir_releasedir(struct fs_req *req)
-{
-	const struct fuse_release_in *in = (const void *)req->arg;
-	int ret = fs_fh_release(req->fs, in->fh);
-
-	return ret ? fs_reply_err(req, ret) : fs_reply(req, NULL, 0);
-}
-
-ssize_t fs_dir_fsyncdir(struct fs_req *req)
-{
-	const struct fuse_fsync_in *in = (const void *)req->arg;
-	struct fs_fh *fh = fs_fh_get(req->fs, in->fh);
-	int ret;
-
-	if (!fh)
-		return fs_reply_err(req, -EBADF);
-	ret = (in->fsync_flags & FUSE_FSYNC_FDATASYNC) ? fdatasync(fh->fd) : fsync(fh->fd);
-	ret = ret ? -errno : 0;
-	fs_fh_put(req->fs, fh);
-	return ret ? fs_reply_err(req, ret) : fs_reply(req, NULL, 0);
-}

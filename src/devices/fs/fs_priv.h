@@ -194,8 +194,6 @@ ssize_t fs_file_syncfs(struct fs_req *req);
 ssize_t fs_dir_opendir(struct fs_req *req);
 ssize_t fs_dir_readdir(struct fs_req *req);
 ssize_t fs_dir_readdirplus(struct fs_req *req);
-ssize_t fs_dir_releasedir(struct fs_req *req);
-ssize_t fs_dir_fsyncdir(struct fs_req *req);
 
 ssize_t fs_xattr_get(struct fs_req *req);
 ssize_t fs_xattr_set(struct fs_req *req);
