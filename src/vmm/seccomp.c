@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/audit.h>
+#include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <stddef.h>
@@ -73,10 +74,12 @@ static const int sanitizer_allowed[] = {
 #define SANITIZER_BUILD 0
 #endif
 
-/* ioctl requests beyond KVM's own ('AE' type byte): the console's terminal handling. */
-static const unsigned int tty_ioctls[] = {
+/* ioctl requests beyond KVM's own ('AE' type byte): the console's terminal handling, and the
+ * file attribute ioctls the FUSE server passes on for the guest (devices/fs/fs_ioctl.c). */
+static const unsigned int extra_ioctls[] = {
 	0x5401 /* TCGETS */, 0x5402 /* TCSETS */, 0x5403 /* TCSETSW */, 0x5404 /* TCSETSF */,
 	0x5413 /* TIOCGWINSZ */, 0x541B /* FIONREAD */, 0x5421 /* FIONBIO */,
+	FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_IOC_FSGETXATTR, FS_IOC_FSSETXATTR,
 };
 
 static const unsigned int socket_families[] = { AF_UNIX, AF_INET, AF_INET6 };
@@ -165,7 +168,8 @@ static void build_all(struct bpf *b)
 	emit(b, BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1);
 	ret(b, b->deny);
 	/* ioctl first: KVM_RUN is the hot call. The request is 32 bits (ioctl(2)'s unsigned int). */
-	arg_in(b, SYS_ioctl, 1, tty_ioctls, sizeof(tty_ioctls) / sizeof(tty_ioctls[0]), 0xff00, 0xAE00);
+	arg_in(b, SYS_ioctl, 1, extra_ioctls, sizeof(extra_ioctls) / sizeof(extra_ioctls[0]), 0xff00,
+	       0xAE00);
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
 		allow_if(b, (__u32)allowed[i]);
 #if SANITIZER_BUILD

@@ -216,6 +216,11 @@ static const struct fs_op ops[] = {
 	OP(FUSE_SETLK, fs_lock_setlk, sizeof(struct fuse_lk_in), 0),
 	OP(FUSE_SETLKW, fs_lock_setlkw, sizeof(struct fuse_lk_in), 0),
 	OP(FUSE_SYNCFS, fs_file_syncfs, sizeof(struct fuse_syncfs_in), 0, .vfile_fn = fs_file_syncfs),
+	OP(FUSE_TMPFILE, fs_tmpfile_create, sizeof(struct fuse_create_in),
+	   sizeof(struct fuse_entry_out) + sizeof(struct fuse_open_out), .modifies = true),
+	/* Whether an ioctl modifies depends on the command: fs_ioctl checks read-only shares. */
+	OP(FUSE_IOCTL, fs_ioctl, sizeof(struct fuse_ioctl_in), sizeof(struct fuse_ioctl_out),
+	   .vfile_fn = fs_vfile_ioctl),
 };
 
 static ssize_t dispatch(struct fs_req *req, const struct fs_op *op)

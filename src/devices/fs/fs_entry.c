@@ -281,6 +281,12 @@ static void fix_new(struct fs_req *req, struct fs_inode *parent_or_null, int fd,
 		(void)fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
 }
 
+void fs_entry_own_new(struct fs_req *req, struct fs_inode *parent, int fd, struct stat *st,
+		      mode_t want)
+{
+	fix_new(req, parent, fd, st, want);
+}
+
 int fs_entry_new(struct fs_req *req, struct fs_inode *parent, const char *name, mode_t want,
 		 struct fuse_entry_out *e)
 {

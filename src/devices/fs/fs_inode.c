@@ -369,3 +369,41 @@ void fs_inode_forget_all(struct fs *fs)
 	}
 	pthread_mutex_unlock(&fs->lock);
 }
+
+/*
+ * FUSE_TMPFILE: a file with no name to look up. fd is any descriptor of it (left open); the
+ * table keeps an O_PATH one, opened through fd's /proc/self/fd magic link, which lands on the
+ * very file with no path walk. Once the guest links it (FUSE_LINK), lookups of the new name
+ * find this inode by (st_dev, st_ino).
+ */
+int fs_inode_adopt(struct fs *fs, int fd, uint64_t *nodeid, struct stat *st)
+{
+	struct fs_inode *n;
+	char name[16];
+	int pfd, ret = 0;
+
+	snprintf(name, sizeof(name), "%d", fd);
+	pfd = openat(fs->proc_fd, name, O_PATH | O_CLOEXEC);
+	pfd = pfd < 0 ? (errno == EMFILE ? -ENFILE : -errno) : fs_inode_fd_guard(fs, pfd);
+	if (pfd < 0)
+		return pfd;
+	if (fstatat(pfd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		ret = -errno;
+		close(pfd);
+		return ret;
+	}
+	pthread_mutex_lock(&fs->lock);
+	n = hash_find(fs, st->st_dev, st->st_ino);
+	if (n)
+		close(pfd);
+	else
+		ret = insert(fs, pfd, st, &n);
+	if (!ret) {
+		n->nlookup++;
+		*nodeid = fs_table_id(&fs->inodes, n->idx);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (ret)
+		close(pfd);
+	return ret;
+}

@@ -11,20 +11,35 @@
  * FS_MAX_LOCK_WAITERS requests wait at once (more get ENOLCK) and the others keep
  * serving requests, including the unlock the waiters need. FUSE_INTERRUPT of a waiting
  * request, a device reset and fs_destroy end the wait with EINTR.
+ *
+ * OFD locks carry no pid, so F_GETLK would not name the holder. Each owner remembers the
+ * guest pid (fuse_lk_in lk.pid, in the guest's pid namespace) of its last successful lock,
+ * living and dying with the owner's description (FLUSH, last FORGET): memory stays one
+ * record per (inode, owner). GETLK finds which owner's description holds the conflicting
+ * lock from the host kernel's own record, /proc/self/fdinfo (lines "lock: N: OFDLCK
+ * ADVISORY WRITE -1 dev:ino start end|EOF").
  */
 #define LOG_MODULE "fs"
 #include "devices/fs/fs_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
+/* GETLK looks at this many other owners of the inode at most for the holder's pid. */
+#define GETLK_SCAN_MAX 64
+/* fdinfo text read per owner; lock lines beyond it are not seen (pid 0 then). */
+#define FDINFO_MAX 8192
+
 struct fs_lock_owner {
 	uint64_t owner;
 	int fd;
+	uint32_t pid;               /* guest pid of its last lock, 0 unknown */
 	struct fs_lock_owner *next;
 };
 
@@ -101,6 +116,96 @@ static int owner_fd(struct fs *fs, struct fs_fh *fh, uint64_t owner)
 	return fd;
 }
 
+/* Under fs->lock: only a lock taken tells who holds the owner's locks. */
+static void remember_pid(struct fs_inode *inode, uint64_t owner, uint32_t pid)
+{
+	for (struct fs_lock_owner *o = inode->owners; o; o = o->next) {
+		if (o->owner == owner) {
+			o->pid = pid;
+			return;
+		}
+	}
+}
+
+/* One fdinfo line: an OFD lock of type (F_RDLCK/F_WRLCK) overlapping [start, end]? */
+static bool lock_line_matches(const char *line, short type, uint64_t start, uint64_t end)
+{
+	char kind[16], mode[16], rw[16], last[24];
+	unsigned long long s, e;
+
+	if (sscanf(line, "lock: %*d: %15s %15s %15s %*d %*s %llu %23s", kind, mode, rw,
+		   &s, last) != 5)
+		return false;
+	if (strcmp(kind, "OFDLCK") || strcmp(rw, type == F_WRLCK ? "WRITE" : "READ"))
+		return false;
+	if (strcmp(last, "EOF") == 0)
+		e = INT64_MAX;
+	else if (sscanf(last, "%llu", &e) != 1)
+		return false;
+	return s <= end && start <= e;
+}
+
+static ssize_t read_all(int fd, char *buf, size_t size)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < size && (n = read(fd, buf + got, size - got)) > 0)
+		got += (size_t)n;
+	return (ssize_t)got;
+}
+
+/* Whether the open file description behind fd holds such a lock (the kernel's record);
+ * buf: FDINFO_MAX bytes of scratch. */
+static bool holds_lock(struct fs *fs, int fd, char *buf, short type, uint64_t start,
+		       uint64_t end)
+{
+	char path[32], *line, *save = NULL;
+	bool found = false;
+	ssize_t n;
+	int info;
+
+	/* proc_fd is /proc/<our pid>/fd: its sibling fdinfo describes the same descriptors. */
+	snprintf(path, sizeof(path), "../fdinfo/%d", fd);
+	info = openat(fs->proc_fd, path, O_RDONLY | O_CLOEXEC);
+	if (info < 0)
+		return false;
+	n = read_all(info, buf, FDINFO_MAX - 1);
+	close(info);
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save))
+		found = lock_line_matches(line, type, start, end);
+	return found;
+}
+
+/*
+ * Under fs->lock: the guest pid of another owner whose description holds the lock F_OFD_GETLK
+ * reported, or 0 (a host process's lock, an owner that never told its pid, or one beyond the
+ * scan limit). A few procfs reads under the lock: GETLK with a conflict is rare.
+ */
+static uint32_t holder_pid(struct fs *fs, struct fs_inode *inode, uint64_t self,
+			   const struct flock *fl)
+{
+	uint64_t start = (uint64_t)fl->l_start;
+	uint64_t end = fl->l_len ? start + (uint64_t)fl->l_len - 1 : INT64_MAX;
+	unsigned int scanned = 0;
+	uint32_t pid = 0;
+	char *buf = malloc(FDINFO_MAX);
+
+	for (struct fs_lock_owner *o = inode->owners; buf && o && scanned < GETLK_SCAN_MAX;
+	     o = o->next) {
+		if (o->owner == self || !o->pid)
+			continue;
+		scanned++;
+		if (holds_lock(fs, o->fd, buf, fl->l_type, start, end)) {
+			pid = o->pid;
+			break;
+		}
+	}
+	free(buf);
+	return pid;
+}
+
 static int to_flock(const struct fuse_file_lock *lk, struct flock *fl)
 {
 	if (lk->type != F_RDLCK && lk->type != F_WRLCK && lk->type != F_UNLCK)
@@ -132,15 +237,17 @@ ssize_t fs_lock_getlk(struct fs_req *req)
 	ret = fd < 0 ? fd : fcntl(fd, F_OFD_GETLK, &fl) ? -errno : 0;
 	if (fd >= 0)
 		close(fd);
+	if (!ret && fl.l_type != F_UNLCK) {
+		out.lk.start = (uint64_t)fl.l_start;
+		out.lk.end = fl.l_len ? (uint64_t)(fl.l_start + fl.l_len - 1) : INT64_MAX;
+		pthread_mutex_lock(&req->fs->lock);
+		out.lk.pid = holder_pid(req->fs, fh->inode, in->owner, &fl);
+		pthread_mutex_unlock(&req->fs->lock);
+	}
 	fs_fh_put(req->fs, fh);
 	if (ret)
 		return fs_reply_err(req, ret);
 	out.lk.type = (uint32_t)fl.l_type;
-	if (fl.l_type != F_UNLCK) {
-		out.lk.start = (uint64_t)fl.l_start;
-		out.lk.end = fl.l_len ? (uint64_t)(fl.l_start + fl.l_len - 1) : INT64_MAX;
-		out.lk.pid = 0;     /* the holder is another guest owner; OFD locks have no pid */
-	}
 	return fs_reply(req, &out, sizeof(out));
 }
 
@@ -161,6 +268,11 @@ static int try_lock(struct fs *fs, struct fs_fh *fh, const struct fuse_lk_in *in
 		return fd;
 	ret = fcntl(fd, F_OFD_SETLK, &l) ? -errno : 0;
 	close(fd);
+	if (!ret && l.l_type != F_UNLCK && in->lk.pid) {
+		pthread_mutex_lock(&fs->lock);
+		remember_pid(fh->inode, in->owner, in->lk.pid);
+		pthread_mutex_unlock(&fs->lock);
+	}
 	return ret;
 }
 

@@ -138,6 +138,9 @@ void fs_inode_fd_limit_init(struct fs *fs);
 /* FUSE_HANDLE_KILLPRIV_V2 duty: drop suid (and sgid if group-executable) of a regular file;
  * fd: an open descriptor of the inode, or -1 to go through the inode's O_PATH fd. */
 int fs_inode_kill_suidgid(struct fs *fs, struct fs_inode *inode, int fd);
+/* Register the file behind fd (any descriptor of it; left open) as an inode with one guest
+ * reference, for files that have no name to look up (FUSE_TMPFILE). */
+int fs_inode_adopt(struct fs *fs, int fd, uint64_t *nodeid, struct stat *st);
 
 /* fs_fh.c: the file handle table. */
 int fs_fh_new(struct fs *fs, int fd, struct fs_inode *inode, uint64_t *fh);
@@ -178,7 +181,14 @@ ssize_t fs_entry_rename2(struct fs_req *req);
  * (mode_t)-1 leaves owner and mode alone (LINK). */
 int fs_entry_new(struct fs_req *req, struct fs_inode *parent, const char *name, mode_t want,
 		 struct fuse_entry_out *e);
+/* Owner and exact mode (want) of a file just created through fd, as for a named one; st is
+ * refreshed when anything changed. */
+void fs_entry_own_new(struct fs_req *req, struct fs_inode *parent, int fd, struct stat *st,
+		      mode_t want);
 
+/* FUSE_WRITEBACK_CACHE: open flags as the host must see them (write-only becomes read-write,
+ * no O_APPEND); the caller retries with the guest's flags when that open fails with EACCES. */
+int fs_file_host_flags(struct fs *fs, int flags);
 ssize_t fs_file_open(struct fs_req *req);
 ssize_t fs_file_create(struct fs_req *req);
 ssize_t fs_file_read(struct fs_req *req);
@@ -190,6 +200,10 @@ ssize_t fs_file_fallocate(struct fs_req *req);
 ssize_t fs_file_lseek(struct fs_req *req);
 ssize_t fs_file_copy_file_range(struct fs_req *req);
 ssize_t fs_file_syncfs(struct fs_req *req);
+/* fs_tmpfile.c: FUSE_TMPFILE, an unnamed file (open O_TMPFILE in the guest). */
+ssize_t fs_tmpfile_create(struct fs_req *req);
+/* fs_ioctl.c: FUSE_IOCTL, the file attribute ioctls only. */
+ssize_t fs_ioctl(struct fs_req *req);
 
 ssize_t fs_dir_opendir(struct fs_req *req);
 ssize_t fs_dir_readdir(struct fs_req *req);
@@ -220,5 +234,6 @@ ssize_t fs_vfile_read(struct fs_req *req);
 ssize_t fs_vfile_write(struct fs_req *req);
 ssize_t fs_vfile_release(struct fs_req *req);
 ssize_t fs_vfile_readlink(struct fs_req *req);
+ssize_t fs_vfile_ioctl(struct fs_req *req);
 
 #endif

@@ -170,3 +170,8 @@ ssize_t fs_vfile_readlink(struct fs_req *req)
 {
 	return fs_reply_err(req, -EINVAL);     /* a regular file, as readlink(2) says */
 }
+
+ssize_t fs_vfile_ioctl(struct fs_req *req)
+{
+	return fs_reply_err(req, -ENOTTY);     /* no file attributes to get or set */
+}

@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +21,17 @@
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+
+/* linux/fs.h, which musl-gcc does not see: the file attribute ioctls. */
+struct fsxattr {
+	unsigned int fsx_xflags, fsx_extsize, fsx_nextents, fsx_projid, fsx_cowextsize;
+	unsigned char fsx_pad[8];
+};
+#define FS_IOC_GETFLAGS _IOR('f', 1, long)
+#define FS_IOC_SETFLAGS _IOW('f', 2, long)
+#define FS_IOC_GETVERSION _IOR('v', 1, long)
+#define FS_IOC_FSGETXATTR _IOR('X', 31, struct fsxattr)
+#define FS_NOATIME_FL 0x00000080
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE 1
@@ -236,6 +249,108 @@ static int cmd_getlkpid(char **av)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
 }
 
+static int dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* An O_TMPFILE in DIR with some data; the directory never shows it. Returns the fd or -1. */
+static int new_tmpfile(const char *dir, const char *data, int before)
+{
+	int fd = open(dir, O_TMPFILE | O_RDWR, 0640);
+	ssize_t len = (ssize_t)strlen(data);
+	struct stat st;
+
+	if (fd < 0)
+		return fail("open O_TMPFILE: %s", strerror(errno)), -1;
+	if (write(fd, data, (size_t)len) != len || fstat(fd, &st))
+		return fail("write/fstat: %s", strerror(errno)), -1;
+	if (st.st_nlink != 0 || (st.st_mode & 07777) != 0640 || st.st_size != len)
+		return fail("fstat: nlink %lu mode %o size %lld", (unsigned long)st.st_nlink,
+			    (unsigned)st.st_mode & 07777, (long long)st.st_size), -1;
+	if (dir_entries(dir) != before)
+		return fail("the unnamed file shows in %s", dir), -1;
+	return fd;
+}
+
+/* tmpfile DIR NAME: O_TMPFILE, write, linkat to DIR/NAME, reopen by name and compare; a
+ * second one closed without a name never appears. */
+static int cmd_tmpfile(char **av)
+{
+	const char *data = "tmpfile-data-from-guest";
+	int before = dir_entries(av[0]), fd, fd2;
+	char path[4096], buf[64] = { 0 };
+
+	if (before < 0)
+		return fail("opendir %s: %s", av[0], strerror(errno));
+	fd = new_tmpfile(av[0], data, before);
+	if (fd < 0)
+		return 1;
+	snprintf(path, sizeof(path), "%s/%s", av[0], av[1]);
+	if (linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH))
+		return fail("linkat AT_EMPTY_PATH: %s", strerror(errno));
+	close(fd);
+	fd = open(path, O_RDONLY);
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) != (ssize_t)strlen(data) || strcmp(buf, data))
+		return fail("reopen %s by name: '%s' %s", path, buf, fd < 0 ? strerror(errno) : "");
+	close(fd);
+	if (dir_entries(av[0]) != before + 1)
+		return fail("%s: %d entries after the link, expected %d", av[0], dir_entries(av[0]),
+			    before + 1);
+	fd2 = new_tmpfile(av[0], "never-named", before + 1);
+	if (fd2 < 0)
+		return 1;
+	close(fd2);
+	if (dir_entries(av[0]) != before + 1)
+		return fail("a closed unnamed file appeared in %s", av[0]);
+	return 0;
+}
+
+/* fileattr FILE: FS_IOC_GETFLAGS / SETFLAGS (chattr +A) and FS_IOC_FSGETXATTR work; another
+ * ioctl (FS_IOC_GETVERSION) is ENOTTY. */
+static int cmd_fileattr(char **av)
+{
+	int fd = open(av[0], O_RDONLY), flags = 0, again = 0;
+	struct fsxattr fx;
+
+	if (fd < 0)
+		return fail("open: %s", strerror(errno));
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags))
+		return fail("FS_IOC_GETFLAGS: %s", strerror(errno));
+	flags |= FS_NOATIME_FL;
+	if (ioctl(fd, FS_IOC_SETFLAGS, &flags))
+		return fail("FS_IOC_SETFLAGS: %s", strerror(errno));
+	if (ioctl(fd, FS_IOC_GETFLAGS, &again) || !(again & FS_NOATIME_FL))
+		return fail("flags after SETFLAGS: %#x (%s)", again, strerror(errno));
+	if (ioctl(fd, FS_IOC_FSGETXATTR, &fx))
+		return fail("FS_IOC_FSGETXATTR: %s", strerror(errno));
+	/* Anything else is refused by the server: the guest kernel answers ENOTTY. */
+	if (ioctl(fd, FS_IOC_GETVERSION, &again) == 0 || errno != ENOTTY)
+		return fail("FS_IOC_GETVERSION: %s, expected ENOTTY", strerror(errno));
+	close(fd);
+	return 0;
+}
+
+/* getflags FILE: prints the FS_IOC_GETFLAGS flags in hex (host side check). */
+static int cmd_getflags(char **av)
+{
+	int fd = open(av[0], O_RDONLY), flags = 0;
+
+	if (fd < 0 || ioctl(fd, FS_IOC_GETFLAGS, &flags))
+		return fail("%s: %s", av[0], strerror(errno));
+	printf("%#x\n", flags);
+	return 0;
+}
+
 /* mmap FILE TEXT: writes TEXT at offset 5000 of a 3-page file through MAP_SHARED. */
 static int cmd_mmap(char **av)
 {
@@ -378,6 +493,8 @@ int main(int argc, char **argv)
 		{ "getlkpid", 1, cmd_getlkpid }, { "mmap", 2, cmd_mmap },
 		{ "mmapread", 3, cmd_mmapread }, { "sparse", 1, cmd_sparse },
 		{ "unlinked", 1, cmd_unlinked }, { "append", 2, cmd_append },
+		{ "tmpfile", 2, cmd_tmpfile }, { "fileattr", 1, cmd_fileattr },
+		{ "getflags", 1, cmd_getflags },
 	};
 	for (size_t i = 0; argc > 1 && i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name)) {
@@ -386,5 +503,5 @@ int main(int argc, char **argv)
 			return cmds[i].fn(argv + 2);
 		}
 	return fail("usage: fshelper rename2|open|mknod|link|asuser|xattr|getx|locks|getlkpid|mmap|"
-		    "mmapread|sparse|unlinked|append ...");
+		    "mmapread|sparse|unlinked|append|tmpfile|fileattr|getflags ...");
 }
