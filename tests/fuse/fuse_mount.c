@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -17,6 +19,8 @@
 #define THREADS 4
 /* The kernel wants room for max_write (1 MiB) plus headers in every read. */
 #define BUF_SIZE ((1 << 20) + 64 * 1024)
+/* Readahead window of the mount: one max_pages request (see set_readahead). */
+#define READAHEAD_KB 1024
 
 struct server {
 	struct fs *fs;
@@ -50,6 +54,31 @@ static void *serve(void *opaque)
 	free(in);
 	free(out);
 	return NULL;
+}
+
+/*
+ * At INIT the kernel offers its default 128 KiB readahead window and a server may only
+ * shrink it, so a cold sequential read costs a round trip per 128 KiB. Like any block
+ * device's, the window is set from user space (the mount's bdi in sysfs); a virtio-fs guest
+ * can do the same for its mount. Best effort: the mount works either way. Needs the server
+ * threads running, since the stat may ask the server.
+ */
+static void set_readahead(const char *mnt)
+{
+	char path[96];
+	struct stat st;
+	FILE *f;
+
+	if (stat(mnt, &st))
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "%d\n", READAHEAD_KB);
+	if (fclose(f))
+		fprintf(stderr, "fuse_mount: %s: %s\n", path, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -89,6 +118,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < THREADS; i++)
 		if (pthread_create(&th[i], NULL, serve, &s))
 			return 1;
+	set_readahead(argv[argi + 1]);
 	for (int i = 0; i < THREADS; i++)
 		pthread_join(th[i], NULL);
 	close(s.fd);

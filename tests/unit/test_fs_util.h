@@ -2,6 +2,7 @@
 #ifndef KRUN_TESTS_TEST_FS_UTIL_H
 #define KRUN_TESTS_TEST_FS_UTIL_H
 
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stdint.h>
@@ -94,6 +95,9 @@ static inline int t_lookup(struct fs *fs, uint64_t parent, const char *name,
 	struct t_reply r = t_call(fs, FUSE_LOOKUP, parent, name, strlen(name) + 1, NULL, 0);
 	int err = t_err(r);
 
+	/* Node id 0: a negative entry (cached miss), the same answer as ENOENT. */
+	if (!err && ((struct fuse_entry_out *)r.data)->nodeid == 0)
+		return -ENOENT;
 	if (!err && e)
 		memcpy(e, r.data, sizeof(*e));
 	return err;

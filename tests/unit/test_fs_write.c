@@ -595,6 +595,100 @@ static void test_fd_reserve(void)
 		CHECK(spare[i] >= 0);
 }
 
+/* A server set up per KRUN_FS_CACHE / KRUN_FS_WRITEBACK (NULL: unset) after an INIT that
+ * asks for WRITEBACK_CACHE; *on: whether the reply granted it. NULL on any failure. */
+static struct fs *wb_fs(const char *dir, const char *cache, const char *wb, bool ro, bool *on)
+{
+	struct fuse_init_in in = { .major = 7, .minor = 38, .max_readahead = 65536,
+				   .flags = FUSE_WRITEBACK_CACHE | FUSE_MAX_PAGES };
+	struct fs_config cfg = { .root_dir = dir, .read_only = ro };
+	struct fs *fs = NULL;
+	struct t_reply r;
+
+	if (cache)
+		setenv("KRUN_FS_CACHE", cache, 1);
+	if (wb)
+		setenv("KRUN_FS_WRITEBACK", wb, 1);
+	if (fs_create(&cfg, &fs))
+		fs = NULL;
+	unsetenv("KRUN_FS_CACHE");
+	unsetenv("KRUN_FS_WRITEBACK");
+	if (!fs)
+		return NULL;
+	r = t_call(fs, FUSE_INIT, 0, &in, sizeof(in), NULL, 0);
+	if (t_err(r)) {
+		fs_destroy(fs);
+		return NULL;
+	}
+	*on = ((struct fuse_init_out *)r.data)->flags & FUSE_WRITEBACK_CACHE;
+	return fs;
+}
+
+static bool wb_offered(const char *dir, const char *cache, const char *wb, bool ro)
+{
+	bool on = false;
+
+	fs_destroy(wb_fs(dir, cache, wb, ro, &on));
+	return on;
+}
+
+static bool host_content(const char *dir, const char *name, const char *want)
+{
+	char path[600], buf[64] = { 0 };
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n == (ssize_t)strlen(want) && memcmp(buf, want, (size_t)n) == 0;
+}
+
+/*
+ * KRUN_FS_WRITEBACK: offered only when configured and never on read-only shares. The guest
+ * kernel then reads partial pages through write-only handles and places appends itself, so
+ * a write-only open must read, and an O_APPEND one must write at the offset it is given.
+ */
+static void test_writeback(void)
+{
+	const char *dir = new_share();
+	struct fuse_entry_out e, ce;
+	uint64_t fh, cfh;
+	char buf[16] = { 0 };
+	bool on = false;
+	struct fs *fs;
+
+	CHECK(!wb_offered(dir, NULL, NULL, false));
+	CHECK(wb_offered(dir, NULL, "1", false));
+	CHECK(wb_offered(dir, "always", NULL, false));
+	CHECK(!wb_offered(dir, "always", "0", false));
+	CHECK(!wb_offered(dir, NULL, "1", true));
+	t_put_file(dir, "f", "0123456789");
+	fs = wb_fs(dir, NULL, "1", false, &on);
+	CHECK(fs && on);
+	if (!fs)
+		return;
+	CHECK_EQ(t_lookup(fs, FUSE_ROOT_ID, "f", &e), 0);
+	CHECK_EQ(t_open(fs, FUSE_OPEN, e.nodeid, O_WRONLY | O_APPEND, &fh, NULL), 0);
+	CHECK_EQ(t_read(fs, FUSE_READ, e.nodeid, fh, 0, 4, buf), 4);
+	CHECK(memcmp(buf, "0123", 4) == 0);
+	CHECK_EQ(t_write(fs, e.nodeid, fh, 2, "ab", 2), 2);
+	CHECK_EQ(t_release(fs, FUSE_RELEASE, e.nodeid, fh), 0);
+	CHECK(host_content(dir, "f", "01ab456789"));
+	/* CREATE O_WRONLY: readable too. */
+	CHECK_EQ(t_create(fs, FUSE_ROOT_ID, "c", O_WRONLY | O_APPEND, 0600, &ce, &cfh), 0);
+	CHECK_EQ(t_write(fs, ce.nodeid, cfh, 0, "xyz", 3), 3);
+	CHECK_EQ(t_write(fs, ce.nodeid, cfh, 1, "Y", 1), 1);
+	CHECK_EQ(t_read(fs, FUSE_READ, ce.nodeid, cfh, 0, 8, buf), 3);
+	CHECK(memcmp(buf, "xYz", 3) == 0);
+	CHECK_EQ(t_release(fs, FUSE_RELEASE, ce.nodeid, cfh), 0);
+	CHECK(host_content(dir, "c", "xYz"));
+	fs_destroy(fs);
+}
+
 int main(void)
 {
 	scratch = t_scratch();
@@ -610,6 +704,7 @@ int main(void)
 	RUN_TEST(test_setlkw_wait);
 	RUN_TEST(test_many_inodes);
 	RUN_TEST(test_fd_reserve);
+	RUN_TEST(test_writeback);
 	t_rmrf(scratch);
 	free(scratch);
 	return HARNESS_EXIT();

@@ -90,10 +90,10 @@ bool fs_name_is_dot(const char *name)
 static ssize_t do_init(struct fs_req *req)
 {
 	const struct fuse_init_in *in = (const void *)req->arg;
-	const uint32_t want = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC |
+	uint32_t want = FUSE_ASYNC_READ | FUSE_POSIX_LOCKS | FUSE_ATOMIC_O_TRUNC |
 		FUSE_EXPORT_SUPPORT | FUSE_BIG_WRITES | FUSE_FLOCK_LOCKS | FUSE_AUTO_INVAL_DATA |
 		FUSE_DO_READDIRPLUS | FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS |
-		FUSE_MAX_PAGES | FUSE_HANDLE_KILLPRIV_V2;
+		FUSE_MAX_PAGES | FUSE_HANDLE_KILLPRIV_V2 | FUSE_ASYNC_DIO;
 	struct fuse_init_out out = { .major = FUSE_KERNEL_VERSION };
 
 	/* Protocol negotiation, linux/fuse.h "INIT request/reply flags". */
@@ -106,13 +106,20 @@ static ssize_t do_init(struct fs_req *req)
 	if (in->minor < 27)
 		return fs_reply_err(req, -EPROTO);
 	out.minor = in->minor < FUSE_KERNEL_MINOR_VERSION ? in->minor : FUSE_KERNEL_MINOR_VERSION;
+	/* The kernel offers its whole readahead window; the larger, the fewer READs. */
 	out.max_readahead = in->max_readahead;
 	/* HANDLE_KILLPRIV_V2: we kill suid/sgid when asked (fs_inode_kill_suidgid); in exchange
 	 * the kernel sets SB_NOSEC and stops sending GETXATTR security.capability before every
-	 * WRITE (fs/fuse/inode.c process_init_reply). Not offered: WRITEBACK_CACHE (host-side
-	 * changes and O_WRONLY reads make it unsafe), DONT_MASK (the kernel applies the umask),
-	 * SPLICE_* and DAX (not implemented). */
+	 * WRITE (fs/fuse/inode.c process_init_reply). ASYNC_DIO: O_DIRECT I/O of one file may be
+	 * in flight in several requests (each is a positioned preadv/pwritev). WRITEBACK_CACHE
+	 * only when configured (cache_config): the guest then trusts its own sizes and times, so
+	 * host-side changes to open files get lost. Not offered: DONT_MASK (the kernel applies
+	 * the umask), SPLICE_* and DAX (not implemented), CACHE_SYMLINKS (a Linux 6.1 guest on
+	 * virtio-fs hangs at boot with it, to be understood). */
+	if (req->fs->writeback_wanted && !req->fs->read_only)
+		want |= FUSE_WRITEBACK_CACHE;
 	out.flags = in->flags & want;
+	/* Background requests (readahead, writeback, async DIO) the kernel keeps in flight. */
 	out.max_background = 64;
 	out.congestion_threshold = 48;
 	out.max_write = FS_MAX_WRITE;
@@ -120,6 +127,7 @@ static ssize_t do_init(struct fs_req *req)
 	out.max_pages = FS_MAX_PAGES;
 	pthread_mutex_lock(&req->fs->lock);
 	req->fs->proto_minor = out.minor;
+	req->fs->writeback = (out.flags & FUSE_WRITEBACK_CACHE) != 0;
 	__atomic_store_n(&req->fs->initialized, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&req->fs->lock);
 	return fs_reply(req, &out, sizeof(out));
@@ -306,10 +314,16 @@ ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,
  *   KRUN_FS_CACHE=auto     1 s, the default: right when only the guest changes the share
  *                          (its kernel updates its own caches), and host-side edits show up
  *                          within a second (virtiofsd's cache=auto uses the same value);
- *   KRUN_FS_CACHE=always   1 day, and open keeps the page cache (FOPEN_KEEP_CACHE): only
- *                          the guest changes the share;
+ *   KRUN_FS_CACHE=always   1 day, open keeps the page cache (FOPEN_KEEP_CACHE) and writes
+ *                          are cached (KRUN_FS_WRITEBACK=1): only the guest changes the share;
  *   KRUN_FS_ENTRY_TIMEOUT, KRUN_FS_ATTR_TIMEOUT: seconds (0 to 86400, fractions allowed),
- *                          overriding KRUN_FS_CACHE for one of the two.
+ *                          overriding KRUN_FS_CACHE for one of the two;
+ *   KRUN_FS_WRITEBACK=1|0  guest writeback cache (FUSE_WRITEBACK_CACHE) on or off, overriding
+ *                          KRUN_FS_CACHE: writes land in the guest's page cache and reach the
+ *                          host later in batches (small writes get much faster), but the
+ *                          guest keeps its own idea of file sizes and times, so a file the
+ *                          host changes while the guest has it open may lose either side's
+ *                          changes.
  * Unknown or malformed values are ignored (with a warning).
  */
 #define FS_CACHE_MAX_S 86400.0
@@ -349,6 +363,18 @@ static uint64_t timeout_ns(double cfg, const char *var, double mode_secs)
 	return (uint64_t)((s > FS_CACHE_MAX_S ? FS_CACHE_MAX_S : s) * 1e9);
 }
 
+static bool env_flag(const char *var, bool dflt)
+{
+	const char *env = getenv(var);
+
+	if (!env)
+		return dflt;
+	if (strcmp(env, "0") == 0 || strcmp(env, "1") == 0)
+		return env[0] == '1';
+	log_warn("ignoring %s=%s (0 or 1)", var, env);
+	return dflt;
+}
+
 static void cache_config(struct fs *fs, const struct fs_config *cfg)
 {
 	bool keep = false;
@@ -357,6 +383,7 @@ static void cache_config(struct fs *fs, const struct fs_config *cfg)
 	fs->entry_valid_ns = timeout_ns(cfg->entry_timeout, "KRUN_FS_ENTRY_TIMEOUT", secs);
 	fs->attr_valid_ns = timeout_ns(cfg->attr_timeout, "KRUN_FS_ATTR_TIMEOUT", secs);
 	fs->open_flags = keep ? FOPEN_KEEP_CACHE : 0;
+	fs->writeback_wanted = env_flag("KRUN_FS_WRITEBACK", keep);
 }
 
 static int open_dirs(struct fs *fs, const char *root)

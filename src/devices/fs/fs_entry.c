@@ -18,6 +18,23 @@ static bool vfile_clash(struct fs_req *req, uint64_t parent, const char *name)
 	return parent == FUSE_ROOT_ID && fs_vfile_find(req->fs, name) >= 0;
 }
 
+/*
+ * A missing name as an entry with node id 0 (linux/fuse.h): the guest caches the miss for
+ * the entry timeout like any entry, instead of asking again. Programs probe for missing
+ * names all the time (tar unlinks before it creates, exec and library searches), and the
+ * create that follows such a probe needs no lookup of its own. A file the host creates
+ * under that name shows up when the timeout runs out, as host-side renames and unlinks do.
+ */
+static ssize_t reply_negative(struct fs_req *req)
+{
+	struct fuse_entry_out e = {
+		.entry_valid = req->fs->entry_valid_ns / 1000000000ULL,
+		.entry_valid_nsec = req->fs->entry_valid_ns % 1000000000ULL,
+	};
+
+	return fs_reply(req, &e, sizeof(e));
+}
+
 ssize_t fs_entry_lookup(struct fs_req *req)
 {
 	const char *name = fs_arg_name(req, 0, NULL);
@@ -36,6 +53,8 @@ ssize_t fs_entry_lookup(struct fs_req *req)
 		return fs_reply_err(req, -ENOENT);
 	ret = fs_inode_lookup(req->fs, parent, name, &nodeid, &st);
 	fs_inode_put(req->fs, parent);
+	if (ret == -ENOENT && req->fs->entry_valid_ns)
+		return reply_negative(req);
 	if (ret)
 		return fs_reply_err(req, ret);
 	fs_fill_entry(req->fs, &e, nodeid, &st);

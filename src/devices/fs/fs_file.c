@@ -20,6 +20,33 @@ static bool wants_write(uint32_t flags)
 	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 }
 
+/*
+ * With FUSE_WRITEBACK_CACHE the guest kernel writes whole pages from its page cache: it
+ * reads the rest of a partly written page through any open handle, write-only ones included,
+ * and it places appends itself (the offset of every WRITE is final, while pwritev on an
+ * O_APPEND fd would ignore it).
+ */
+int fs_file_host_flags(struct fs *fs, int flags)
+{
+	if (!fs->writeback)
+		return flags;
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags = (flags & ~O_ACCMODE) | O_RDWR;
+	return flags & ~O_APPEND;
+}
+
+/* A file we may write but not read (mode 0200, no CAP_DAC_OVERRIDE) still opens write-only;
+ * only a partial-page write through it then fails. */
+static int reopen_file(struct fs *fs, struct fs_inode *inode, int flags)
+{
+	int host = fs_file_host_flags(fs, flags);
+	int fd = fs_inode_reopen(fs, inode, host);
+
+	if (fd == -EACCES && host != flags)
+		fd = fs_inode_reopen(fs, inode, flags & ~O_APPEND);
+	return fd;
+}
+
 static ssize_t reply_open(struct fs_req *req, uint64_t fh, uint32_t open_flags)
 {
 	struct fuse_open_out out = { .fh = fh, .open_flags = open_flags };
@@ -62,7 +89,7 @@ ssize_t fs_file_open(struct fs_req *req)
 	if (S_ISDIR(inode->type) && (in->flags & O_ACCMODE) != O_RDONLY)
 		fd = -EISDIR;
 	else
-		fd = trunc_kill(req->fs, inode, fs_inode_reopen(req->fs, inode, (int)in->flags),
+		fd = trunc_kill(req->fs, inode, reopen_file(req->fs, inode, (int)in->flags),
 				in->flags, in->open_flags);
 	if (fd < 0) {
 		fs_inode_put(req->fs, inode);
@@ -87,8 +114,8 @@ static int create_open(struct fs *fs, struct fs_inode *parent, const char *name,
 	uint64_t nodeid;
 	int fd, ret;
 
-	fd = openat(parent->fd, name, ((int)in->flags & keep) | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC | O_NOCTTY, in->mode & 07777);
+	fd = openat(parent->fd, name, (fs_file_host_flags(fs, (int)in->flags) & keep) | O_CREAT |
+		    O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, in->mode & 07777);
 	*created = fd >= 0;
 	if (fd >= 0 || errno != EEXIST || (in->flags & O_EXCL))
 		return fd >= 0 ? fs_inode_fd_guard(fs, fd) : -errno;
@@ -97,7 +124,7 @@ static int create_open(struct fs *fs, struct fs_inode *parent, const char *name,
 		return ret;
 	inode = fs_inode_get(fs, nodeid);
 	/* A new file keeps its mode: O_TRUNC only truncates (and kills) an existing one. */
-	fd = inode ? trunc_kill(fs, inode, fs_inode_reopen(fs, inode, (int)in->flags), in->flags,
+	fd = inode ? trunc_kill(fs, inode, reopen_file(fs, inode, (int)in->flags), in->flags,
 				in->open_flags) : -ENOENT;
 	fs_inode_put(fs, inode);
 	fs_inode_forget(fs, nodeid, 1);     /* fs_entry_new takes the guest's reference */

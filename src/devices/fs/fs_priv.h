@@ -76,6 +76,8 @@ struct fs {
 	unsigned int nr_vfiles;
 	uint64_t entry_valid_ns, attr_valid_ns;   /* see cache_config in fs.c */
 	uint32_t open_flags;        /* FOPEN_* for every OPEN and CREATE reply */
+	bool writeback_wanted;      /* offer FUSE_WRITEBACK_CACHE (cache_config in fs.c) */
+	bool writeback;             /* negotiated at INIT: see fs_file_host_flags */
 	struct fs_table inodes, handles;
 	uint32_t *hash;             /* buckets of inode slot indexes */
 	uint32_t hash_size;
