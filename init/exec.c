@@ -118,7 +118,7 @@ void exec_child(const struct config *c, char *const envp[], const int fds[3])
 	setup_stdio(fds);
 	setup_limits(c);
 	/* TSI: the seccomp filter goes on while we are still root (see tsi.h). */
-	tsi_child_install();
+	tsi_child_install(envp);
 	setup_creds(c);
 	if (c->workdir && chdir(c->workdir) < 0) {
 		log_error("cannot enter working directory %s: %m", c->workdir);

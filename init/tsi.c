@@ -75,29 +75,62 @@ void tsi_parent_forked(void)
 
 #define INSN(c, t, f, v) { .code = (c), .jt = (t), .jf = (f), .k = (v) }
 
-/* Indices below are fixed: the jump offsets count instructions to skip. */
-static struct tsi_bpf_insn filter[] = {
+/*
+ * Indices below are fixed: the jump offsets count instructions to skip. sendto traps only
+ * with a destination (a non-NULL address pointer), so plain send() never does. sendmsg hides
+ * its destination in memory BPF cannot read: trapping it costs every sendmsg a round trip to
+ * the supervisor (about a millisecond under TCG), so only programs started with
+ * KRUN_TSI_SENDMSG=1 get it (insn SENDMSG_INSN compares with an impossible number otherwise).
+ */
+#define SENDMSG_INSN 6
+#define NO_SYSCALL 0xffffffffu
+
+static const struct tsi_bpf_insn filter_template[] = {
 	/* 0 */ INSN(TSI_BPF_LD_W_ABS, 0, 0, TSI_SECCOMP_DATA_ARCH),
-	/* 1 */ INSN(TSI_BPF_JEQ_K, 0, 9, TSI_AUDIT_ARCH_X86_64),    /* other ABIs: allow */
+	/* 1 */ INSN(TSI_BPF_JEQ_K, 0, 15, TSI_AUDIT_ARCH_X86_64),   /* other ABIs: allow */
 	/* 2 */ INSN(TSI_BPF_LD_W_ABS, 0, 0, TSI_SECCOMP_DATA_NR),
-	/* 3 */ INSN(TSI_BPF_JEQ_K, 8, 0, SYS_connect),
-	/* 4 */ INSN(TSI_BPF_JEQ_K, 7, 0, SYS_getpeername),
-	/* 5 */ INSN(TSI_BPF_JEQ_K, 6, 0, SYS_getsockname),
-	/* 6 */ INSN(TSI_BPF_JEQ_K, 0, 4, SYS_setsockopt),
-	/* 7 */ INSN(TSI_BPF_LD_W_ABS, 0, 0, TSI_SECCOMP_DATA_ARG_LO(1)),
-	/* 8 */ INSN(TSI_BPF_JEQ_K, 3, 0, IPPROTO_TCP),
-	/* 9 */ INSN(TSI_BPF_JEQ_K, 2, 0, IPPROTO_IP),
-	/* 10 */ INSN(TSI_BPF_JEQ_K, 1, 0, IPPROTO_IPV6),
-	/* 11 */ INSN(TSI_BPF_RET_K, 0, 0, TSI_SECCOMP_RET_ALLOW),
-	/* 12 */ INSN(TSI_BPF_RET_K, 0, 0, TSI_SECCOMP_RET_USER_NOTIF),
+	/* 3 */ INSN(TSI_BPF_JEQ_K, 14, 0, SYS_connect),
+	/* 4 */ INSN(TSI_BPF_JEQ_K, 13, 0, SYS_getpeername),
+	/* 5 */ INSN(TSI_BPF_JEQ_K, 12, 0, SYS_getsockname),
+	/* 6 */ INSN(TSI_BPF_JEQ_K, 11, 0, SYS_sendmsg),
+	/* 7 */ INSN(TSI_BPF_JEQ_K, 0, 4, SYS_sendto),
+	/* 8 */ INSN(TSI_BPF_LD_W_ABS, 0, 0, TSI_SECCOMP_DATA_ARG_LO(4)),
+	/* 9 */ INSN(TSI_BPF_JEQ_K, 0, 8, 0),
+	/* 10 */ INSN(TSI_BPF_LD_W_ABS, 0, 0, TSI_SECCOMP_DATA_ARG_HI(4)),
+	/* 11 */ INSN(TSI_BPF_JEQ_K, 5, 6, 0),
+	/* 12 */ INSN(TSI_BPF_JEQ_K, 0, 4, SYS_setsockopt),
+	/* 13 */ INSN(TSI_BPF_LD_W_ABS, 0, 0, TSI_SECCOMP_DATA_ARG_LO(1)),
+	/* 14 */ INSN(TSI_BPF_JEQ_K, 3, 0, IPPROTO_TCP),
+	/* 15 */ INSN(TSI_BPF_JEQ_K, 2, 0, IPPROTO_IP),
+	/* 16 */ INSN(TSI_BPF_JEQ_K, 1, 0, IPPROTO_IPV6),
+	/* 17 */ INSN(TSI_BPF_RET_K, 0, 0, TSI_SECCOMP_RET_ALLOW),
+	/* 18 */ INSN(TSI_BPF_RET_K, 0, 0, TSI_SECCOMP_RET_USER_NOTIF),
 };
 
-static int install_filter(void)
+#define FILTER_LEN (sizeof(filter_template) / sizeof(filter_template[0]))
+
+static bool env_on(char *const envp[], const char *name)
 {
-	struct tsi_bpf_prog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+	size_t n = strlen(name);
+
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (!strncmp(envp[i], name, n) && envp[i][n] == '=')
+			return !strcmp(envp[i] + n + 1, "1");
+	return false;
+}
+
+static int install_filter(bool trap_sendmsg)
+{
+	struct tsi_bpf_insn filter[FILTER_LEN];
+	struct tsi_bpf_prog prog = { .len = FILTER_LEN, .filter = filter };
 	unsigned int flags = TSI_SECCOMP_FILTER_FLAG_NEW_LISTENER |
 			     TSI_SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-	long fd = syscall(SYS_seccomp, TSI_SECCOMP_SET_MODE_FILTER, flags, &prog);
+	long fd;
+
+	memcpy(filter, filter_template, sizeof(filter));
+	if (!trap_sendmsg)
+		filter[SENDMSG_INSN].k = NO_SYSCALL;
+	fd = syscall(SYS_seccomp, TSI_SECCOMP_SET_MODE_FILTER, flags, &prog);
 
 	/*
 	 * WAIT_KILLABLE_RECV (5.19): once the supervisor took a connect, only a fatal signal
@@ -110,32 +143,31 @@ static int install_filter(void)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-static int send_fd(int chan, int fd)
+/*
+ * The listener goes to the supervisor by number: sendmsg() would trap into the very filter
+ * the supervisor cannot yet answer. It takes the fd with pidfd_getfd and acknowledges, and
+ * only then may we close ours; write and read are never trapped.
+ */
+static int hand_over(int chan, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
-	char byte = 'L';
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	int32_t msg[2] = { (int32_t)getpid(), fd };
+	char ack;
 
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	return sendmsg(chan, &msg, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+	if (write(chan, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
+		return -errno;
+	return read(chan, &ack, 1) == 1 && ack == 'L' ? 0 : -EPROTO;
 }
 
-void tsi_child_install(void)
+void tsi_child_install(char *const envp[])
 {
 	int fd;
 
 	if (child_chan < 0)
 		return;
-	fd = install_filter();
+	fd = install_filter(env_on(envp, "KRUN_TSI_SENDMSG"));
 	if (fd < 0)
 		log_error("tsi: cannot install the seccomp filter: %s", strerror(-fd));
-	else if (send_fd(child_chan, fd))
+	else if (hand_over(child_chan, fd))
 		log_error("tsi: cannot hand the listener to the supervisor: %m");
 	if (fd >= 0)
 		close(fd);

@@ -1,7 +1,8 @@
 /*
  * Transparent socket impersonation, guest side: the program runs under a seccomp filter whose
- * user notifications (connect, getpeername, getsockname, setsockopt) go to a supervisor child
- * of PID 1, which hands impersonated sockets to the host proxy over vsock (common/krun_tsi.h).
+ * user notifications (connect, getpeername, getsockname, setsockopt, sendto with an address,
+ * sendmsg) go to a supervisor child of PID 1, which hands impersonated sockets to the host
+ * proxy over vsock and carries unconnected UDP itself (common/krun_tsi.h).
  */
 #ifndef KRUN_INIT_TSI_H
 #define KRUN_INIT_TSI_H
@@ -11,8 +12,9 @@ void tsi_start(void);
 /*
  * The program's child, still root (so no NO_NEW_PRIVS is needed and setuid programs keep
  * working): installs the filter and sends its listener to the supervisor. No-op without TSI.
+ * KRUN_TSI_SENDMSG=1 in the program's environment envp also traps sendmsg (tsi.c).
  */
-void tsi_child_install(void);
+void tsi_child_install(char *const envp[]);
 /* PID 1, after the fork: the child's end of the channel is no longer ours to hold. */
 void tsi_parent_forked(void);
 

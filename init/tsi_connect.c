@@ -7,9 +7,8 @@
  * UDP: connect() on a datagram socket, by the same address rules (local ports a guest
  * program has bound stay local, e.g. the DNS stub), gets a SOCK_SEQPACKET vsock connection
  * whose messages the proxy relays as datagrams of a connected host UDP socket. Then send,
- * write, recv and read work as on a connected UDP socket; not covered: sendto()/sendmsg()
- * with an address on an unconnected socket (goes to the kernel, which has no route), a
- * second connect() to change the peer (EISCONN), and source addresses from recvfrom().
+ * write, recv and read work as on a connected UDP socket; not covered: a second connect()
+ * to change the peer (EISCONN). Unconnected sockets are tsi_udp.c's.
  *
  * Non-blocking sockets: the connect is completed before the program's call returns, so it
  * sees 0 or the final error at once instead of EINPROGRESS. POSIX allows that for
@@ -62,7 +61,7 @@ bool tsi_guest_listens(uint16_t port)
 }
 
 /* UDP sockets show state 07 ("close") whether bound or connected: any entry counts. */
-static bool guest_udp_bound(uint16_t port)
+bool tsi_guest_udp_bound(uint16_t port)
 {
 	return port_in_tables(port, true);
 }
@@ -82,7 +81,7 @@ static bool v6_local(const struct in6_addr *a)
  * Returns 1 to impersonate, 0 to leave the call to the kernel (which also reports the
  * program's own mistakes: wrong family, short address, port 0).
  */
-static int classify(int domain, const struct sockaddr_storage *ss, uint64_t len,
+int tsi_classify_inet(int domain, const struct sockaddr_storage *ss, uint64_t len,
 		    struct krun_tsi_request *r, bool *local)
 {
 	if (domain == AF_INET && ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
@@ -178,9 +177,13 @@ static int open_vsock(int type)
 				      .svm_cid = TSI_VMADDR_CID_HOST };
 	int vtype = type == SOCK_DGRAM ? SOCK_SEQPACKET : SOCK_STREAM;
 	int fd = socket(AF_VSOCK, vtype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	uint64_t size = TSI_VSOCK_BUF_BYTES;
 
 	if (fd < 0)
 		return -errno;
+	/* More than the default 256 KiB in flight: the host streams on while the program reads. */
+	setsockopt(fd, AF_VSOCK, TSI_SO_VM_SOCKETS_BUFFER_MAX_SIZE, &size, sizeof(size));
+	setsockopt(fd, AF_VSOCK, TSI_SO_VM_SOCKETS_BUFFER_SIZE, &size, sizeof(size));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
 		int err = -errno;
 		close(fd);
@@ -236,8 +239,8 @@ static void decide(int listener, const struct tsi_notif *n, const struct tsi_tar
 		if (domain == AF_UNIX)
 			ours = tsi_unix_classify(t, ss, len, &r, path, sizeof(path));
 		else
-			ours = classify(domain, ss, len, &r, &local) &&
-			       !(local && (type == SOCK_DGRAM ? guest_udp_bound(r.port) :
+			ours = tsi_classify_inet(domain, ss, len, &r, &local) &&
+			       !(local && (type == SOCK_DGRAM ? tsi_guest_udp_bound(r.port) :
 					   tsi_guest_listens(r.port)));
 	}
 	if (ours)

@@ -44,6 +44,13 @@ void tsi_reply(int listener, uint64_t id, int error)
 	send_resp(listener, &r);
 }
 
+void tsi_reply_value(int listener, uint64_t id, long val)
+{
+	struct tsi_notif_resp r = { .id = id, .val = val };
+
+	send_resp(listener, &r);
+}
+
 void tsi_reply_continue(int listener, uint64_t id)
 {
 	struct tsi_notif_resp r = { .id = id, .flags = TSI_USER_NOTIF_FLAG_CONTINUE };
@@ -65,23 +72,24 @@ struct tsi_pending *tsi_pending_alloc(void)
 	return NULL;
 }
 
-static int recv_fd(int chan)
+/* The program child's listener, taken from it by number (tsi.c hand_over). */
+static int take_listener(int chan)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))], byte;
-	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			      .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *cm;
-	int fd;
+	int32_t msg[2];
+	long pidfd, fd = -1;
 
-	if (recvmsg(chan, &msg, MSG_CMSG_CLOEXEC) != 1)
+	if (read(chan, msg, sizeof(msg)) != (ssize_t)sizeof(msg))
 		return -1;
-	cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-	    cm->cmsg_len != CMSG_LEN(sizeof(int)))
-		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
+	pidfd = syscall(SYS_pidfd_open, (pid_t)msg[0], 0);
+	if (pidfd >= 0) {
+		fd = syscall(SYS_pidfd_getfd, (int)pidfd, msg[1], 0);
+		close((int)pidfd);
+	}
+	if (fd >= 0 && write(chan, "L", 1) != 1) {
+		close((int)fd);
+		fd = -1;
+	}
+	return (int)fd;
 }
 
 static void handle_notif(int listener, void *buf, size_t size)
@@ -94,6 +102,8 @@ static void handle_notif(int listener, void *buf, size_t size)
 	memcpy(&n, buf, sizeof(n));
 	if (n.data.nr == SYS_connect)
 		tsi_connect_notif(listener, &n);
+	else if (n.data.nr == SYS_sendto || n.data.nr == SYS_sendmsg)
+		tsi_udp_notif(listener, &n);
 	else if (n.data.nr == SYS_getpeername || n.data.nr == SYS_getsockname ||
 		 n.data.nr == SYS_setsockopt)
 		tsi_names_notif(listener, &n);
@@ -113,7 +123,7 @@ static size_t notif_size(void)
 
 static int poll_timeout(void)
 {
-	long now = tsi_now_ms(), best = -1;
+	long now = tsi_now_ms(), best = tsi_udp_timeout();
 
 	for (unsigned int i = 0; i < TSI_MAX_PENDING; i++) {
 		if (!pending[i].used)
@@ -147,8 +157,8 @@ static void count_pending(void)
 /* One poll round; false once no program process is left under the filter. */
 static bool round_trip(int listener, void *buf, size_t size)
 {
-	struct pollfd pfd[TSI_MAX_PENDING + 1];
-	unsigned int slot[TSI_MAX_PENDING + 1], n = 1;
+	struct pollfd pfd[TSI_MAX_PENDING + 1 + TSI_MAX_UDP];
+	unsigned int slot[TSI_MAX_PENDING + 1], n = 1, nu;
 
 	pfd[0] = (struct pollfd){ .fd = nr_pending < TSI_MAX_PENDING ? listener : -1,
 				  .events = POLLIN };
@@ -160,11 +170,13 @@ static bool round_trip(int listener, void *buf, size_t size)
 						   POLLOUT : POLLIN };
 		slot[n++] = i;
 	}
-	if (poll(pfd, n, poll_timeout()) < 0)
+	nu = tsi_udp_poll_add(pfd + n);
+	if (poll(pfd, n + nu, poll_timeout()) < 0)
 		return errno == EINTR;
 	for (unsigned int k = 1; k < n; k++)
 		if (pfd[k].revents && pending[slot[k]].used)
 			tsi_connect_progress(listener, &pending[slot[k]], pfd[k].revents);
+	tsi_udp_poll_done(pfd + n, nu);
 	expire(listener);
 	if (pfd[0].revents & POLLIN)
 		handle_notif(listener, buf, size);
@@ -185,8 +197,9 @@ void tsi_helper_run(int chan)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	listener = recv_fd(chan);
+	listener = take_listener(chan);
 	close(chan);
+	tsi_udp_init();
 	if (listener < 0 || !buf)
 		_exit(0);   /* the program started without a filter: nothing to supervise */
 	while (round_trip(listener, buf, size))

@@ -3,6 +3,7 @@
 #define KRUN_INIT_TSI_INT_H
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,10 @@
 #define TSI_MAX_PENDING 128
 /* Impersonated sockets whose addresses we remember for getpeername/getsockname. */
 #define TSI_MAX_NAMES 1024
+/* What a stream vsock socket of ours announces as receive buffer to the host (default 256 KiB). */
+#define TSI_VSOCK_BUF_BYTES (1u << 20)
+/* Unconnected UDP sockets with a channel to the host at once. */
+#define TSI_MAX_UDP 64
 /* Beyond the connect timeout, how long the host may take to answer at all. */
 #define TSI_ANSWER_SLACK_MS 5000
 
@@ -67,6 +72,8 @@ bool tsi_id_valid(int listener, uint64_t id);
 /* Answer a notification: val/error as the syscall's result, or continue into the kernel. */
 void tsi_reply(int listener, uint64_t id, int error);
 void tsi_reply_continue(int listener, uint64_t id);
+/* A successful result (e.g. a length). */
+void tsi_reply_value(int listener, uint64_t id, long val);
 struct tsi_pending *tsi_pending_alloc(void);
 
 /* tsi_connect.c */
@@ -76,10 +83,30 @@ void tsi_connect_progress(int listener, struct tsi_pending *p, short revents);
 void tsi_connect_timeout(int listener, struct tsi_pending *p);
 /* Is a guest program listening on this TCP port (then the kernel connects locally)? */
 bool tsi_guest_listens(uint16_t port);
+/* Is any guest UDP socket bound to this port (then the kernel delivers locally)? */
+bool tsi_guest_udp_bound(uint16_t port);
+/*
+ * An inet destination for a socket of this domain as a request's family, port and address
+ * (v4-mapped as AF_INET); *local for loopback or unspecified. 1 if usable, else 0.
+ */
+int tsi_classify_inet(int domain, const struct sockaddr_storage *ss, uint64_t len,
+		      struct krun_tsi_request *r, bool *local);
 
 /* tsi_unix.c: 1 with r and path ("<tag>/<path>") filled when connecting there is ours. */
 int tsi_unix_classify(const struct tsi_target *t, const struct sockaddr_storage *ss, uint64_t len,
 		      struct krun_tsi_request *r, char *path, size_t size);
+
+/* tsi_udp.c: unconnected UDP (sendto/sendmsg with a destination), see there. */
+/* Once in the supervisor, before the loop: the raw sockets that hand datagrams in. */
+void tsi_udp_init(void);
+void tsi_udp_notif(int listener, const struct tsi_notif *n);
+/* Adds the channels' fds to pfd (room for TSI_MAX_UDP); how many. */
+unsigned int tsi_udp_poll_add(struct pollfd *pfd);
+/* The same entries after poll: hands what arrived to the program's sockets. */
+void tsi_udp_poll_done(const struct pollfd *pfd, unsigned int n);
+/* Milliseconds until the next sweep of closed sockets' channels, or -1 without channels. */
+int tsi_udp_timeout(void);
+void tsi_udp_sweep(void);
 
 /* tsi_names.c */
 void tsi_names_add(int vfd, const struct sockaddr_storage *peer, socklen_t peer_len,

@@ -37,6 +37,7 @@ struct tsi_seccomp_data {
 #define TSI_SECCOMP_DATA_NR 0
 #define TSI_SECCOMP_DATA_ARCH 4
 #define TSI_SECCOMP_DATA_ARG_LO(i) (16 + 8 * (i))   /* little-endian: low word first */
+#define TSI_SECCOMP_DATA_ARG_HI(i) (20 + 8 * (i))
 
 #define TSI_AUDIT_ARCH_X86_64 0xc000003eu
 #define TSI_SECCOMP_SET_MODE_FILTER 1
@@ -92,5 +93,8 @@ struct tsi_sockaddr_vm {
 };
 
 #define TSI_VMADDR_CID_HOST 2u
+/* Socket options at level AF_VSOCK (u64 values). */
+#define TSI_SO_VM_SOCKETS_BUFFER_SIZE 0
+#define TSI_SO_VM_SOCKETS_BUFFER_MAX_SIZE 2
 
 #endif

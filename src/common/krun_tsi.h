@@ -17,6 +17,12 @@
  * carries DNS over TCP framing (2-byte length prefix): the proxy relays it to the host's
  * resolver over TCP. The init's stub on guest 127.0.0.1:53 turns UDP queries into that.
  *
+ * Unconnected UDP: op KRUN_TSI_OP_DGRAM (type SOCK_DGRAM, family the guest socket's domain,
+ * port and address 0) on a seqpacket connection gives the guest socket an unconnected host UDP
+ * socket. Each message then is one datagram after a struct krun_tsi_dgram naming its peer:
+ * the destination from the guest, the source towards the guest. An IPv4 peer is always sent
+ * as AF_INET (never v4-mapped); the proxy maps it for an AF_INET6 host socket.
+ *
  * Inbound (krun_set_port_map "HOST:GUEST"): the host accepts on HOST and connects to the
  * guest's vsock port KRUN_TSI_INBOUND_PORT; it first sends struct krun_tsi_inbound, then the
  * stream's payload. The init connects to 127.0.0.1:guest_port (or ::1) and splices.
@@ -35,6 +41,7 @@
 enum krun_tsi_op {
 	KRUN_TSI_OP_CONNECT = 1,
 	KRUN_TSI_OP_DNS = 2,
+	KRUN_TSI_OP_DGRAM = 3,
 };
 
 struct krun_tsi_request {
@@ -70,6 +77,17 @@ struct krun_tsi_inbound {
 	uint8_t peer_addr[16];
 };
 
+/* Before each datagram of an OP_DGRAM connection. */
+struct krun_tsi_dgram {
+	uint16_t family;     /* AF_INET or AF_INET6 */
+	uint16_t port;       /* host byte order */
+	uint8_t addr[16];    /* network order; 4 bytes for AF_INET */
+};
+
+/* The largest UDP payload (IPv4: 65535 - 20 - 8); IPv6 could carry 20 more, we do not. */
+#define KRUN_TSI_DGRAM_MAX 65507u
+
+_Static_assert(sizeof(struct krun_tsi_dgram) == 20, "wire size");
 _Static_assert(sizeof(struct krun_tsi_request) == 36, "wire size");
 _Static_assert(sizeof(struct krun_tsi_response) == 28, "wire size");
 _Static_assert(sizeof(struct krun_tsi_inbound) == 28, "wire size");

@@ -8,16 +8,29 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+int unixsock_addr(const char *path, struct sockaddr_un *sa)
+{
+	size_t len = strlen(path);
+
+	if (!len)
+		return -EINVAL;
+	if (len >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, len + 1);
+	return 0;
+}
+
 bool unixsock_is_stale(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa;
 	struct stat st;
 	bool stale;
 	int fd;
 
-	if (lstat(path, &st) || !S_ISSOCK(st.st_mode) || strlen(path) >= sizeof(sa.sun_path))
+	if (lstat(path, &st) || !S_ISSOCK(st.st_mode) || unixsock_addr(path, &sa))
 		return false;
-	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return false;

@@ -10,7 +10,7 @@ TIMEOUT=${E2E_TIMEOUT:-180}
 RUNNERS=${E2E_RUNNERS:-chroot_vm tcg_vm}
 BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd)
 export KRUN_VMLINUX=${KRUN_VMLINUX:-$BUILD_ABS/vmlinux}
-SCENARIOS="http-ipv4 http-ipv6 refused client-ipv4 client-ipv6 udp-ipv4 udp-ipv6 guest-listener unix-share dns inbound"
+SCENARIOS="http-ipv4 http-ipv6 refused client-ipv4 client-ipv6 udp-ipv4 udp-ipv6 udpto-ipv4 udpto-ipv6 udpto-sendmsg slow-connect guest-listener unix-share dns inbound"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/krun-tsi.XXXXXX") || exit 2
 pids=()
@@ -65,7 +65,7 @@ start_servers() {
 	mkdir -p "$work/www" "$work/share"
 	head -c 300000 /dev/urandom > "$work/www/file"
 	P4=$(free_port) P6=$(free_port : ::1) E4=$(free_port) E6=$(free_port : ::1) CLOSED=$(free_port)
-	U4=$(free_port) U6=$(free_port : ::1)
+	U4=$(free_port) U6=$(free_port : ::1) V4=$(free_port) V6=$(free_port : ::1)
 	(cd "$work/www" && exec python3 -m http.server "$P4" --bind 127.0.0.1) > "$work/http4.log" 2>&1 &
 	pids+=($!)
 	(cd "$work/www" && exec python3 -m http.server "$P6" --bind ::1) > "$work/http6.log" 2>&1 &
@@ -96,7 +96,7 @@ PY
 	python3 "$work/echo.py" "$work/share/echo.sock" > "$work/echou.log" 2>&1 &
 	pids+=($!)
 	# UDP echo: every datagram back to its sender, as is.
-	for a in "127.0.0.1 $U4" "::1 $U6"; do
+	for a in "127.0.0.1 $U4" "::1 $U6" "127.0.0.1 $V4" "::1 $V6"; do
 		set -- $a
 		python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1], int(sys.argv[2])))
 while True: d, a = s.recvfrom(65536); s.sendto(d, a)' "$1" "$2" > "$work/udp.log" 2>&1 &
@@ -126,6 +126,13 @@ s.listen(16)
 while True:
     threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
 PY
+	# A listener whose backlog is full: SYNs to it are dropped, a connect there hangs.
+	SLOW=$(free_port)
+	python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+fill = [socket.socket() for _ in range(3)]
+for c in fill: c.setblocking(False); c.connect_ex(("127.0.0.1", int(sys.argv[1])))
+time.sleep(100000)' "$SLOW" > "$work/slow.log" 2>&1 &
+	pids+=($!)
 	DNS=$(free_port)
 	python3 "$work/dns.py" "$DNS" > "$work/dns.log" 2>&1 &
 	pids+=($!)
@@ -182,6 +189,14 @@ run_runner() {
 	check "$r" client-ipv6 0 "OK 10" /bin/tsi_client ::1 "$E6" 10
 	check "$r" udp-ipv4 0 "OK 4" /bin/tsi_client 127.0.0.1 "$U4" 4 udp
 	check "$r" udp-ipv6 0 "OK 4" /bin/tsi_client ::1 "$U6" 4 udp
+	# Unconnected: one socket, two servers, sendto out, recvfrom/recvmsg naming each (v4: once
+	# more after the init's 5 s sweep); sendmsg too where the program asks for that trap, here
+	# from an IPv6 socket to v4-mapped servers.
+	check "$r" udpto-ipv4 0 "OK 4" /bin/tsi_client 127.0.0.1 "$U4" 4 udpto "$V4" 7
+	check "$r" udpto-ipv6 0 "OK 4" /bin/tsi_client ::1 "$U6" 4 udpto "$V6"
+	check "$r" udpto-sendmsg 0 "OK 4" OPTS -e KRUN_TSI_SENDMSG=1 -- /bin/tsi_client ::ffff:127.0.0.1 "$U4" 4 udpto "$V4"
+	# A connect that hangs on the host holds up its own thread only, not the others'.
+	check "$r" slow-connect 0 "OK 6" /bin/tsi_client 127.0.0.1 "$E4" 6 slow "$SLOW"
 	# A guest program listening on the port: the guest's own loopback wins over the host's.
 	check "$r" guest-listener 0 "guest-side" /bin/sh -c \
 		"mkdir -p /tmp/www && echo guest-side > /tmp/www/g && httpd -p 127.0.0.1:$P4 -h /tmp/www &&

@@ -5,7 +5,13 @@
  * flags, then an exact echo. Prints "OK N" when every connection passed. HOST "unix" makes
  * PORT the path of a UNIX socket (on a share: the host's listener answers). A fourth argument
  * "udp" makes each connection a connected UDP socket that must get back datagrams of several
- * sizes whole, one recv() each (the host runs a UDP echo server).
+ * sizes whole, one recv() each (the host runs a UDP echo server). "udpto PORT2" instead: each
+ * connection is one unconnected UDP socket talking to two echo servers (PORT and PORT2 on
+ * HOST) in turn with sendto() (and sendmsg() when KRUN_TSI_SENDMSG=1 asks the init to trap
+ * it), checking that recvfrom() and recvmsg() name the server each answer came from; with
+ * PAUSE_S, once more after that many seconds. "slow PORT2" (TCP): one more thread connects to PORT2 on HOST
+ * first, a listener whose backlog is full so that connect hangs; the N connections must all
+ * finish while it still waits (a slow connect holds up only its own thread).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +32,12 @@
 static struct sockaddr_storage dest;
 static socklen_t dest_len;
 static bool udp;
+static struct sockaddr_storage dest2;   /* udpto: the second server */
+static bool udpto;
+static bool with_sendmsg;
+static unsigned int pause_s;    /* udpto: then one more echo after this pause */   /* KRUN_TSI_SENDMSG=1: the init traps sendmsg too */
+static struct sockaddr_storage slow_dest;
+static volatile int slow_done;
 static int failures;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -130,11 +142,72 @@ static void *conn_udp(int i)
 	return NULL;
 }
 
+/* One datagram to `to` by sendto() or sendmsg(); its echo by recvfrom() or recvmsg(). */
+static int echo_to(int i, int fd, const struct sockaddr_storage *to, size_t size, bool use_msg)
+{
+	static __thread char out[2000], in[2000];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	struct iovec iov = { .iov_base = out, .iov_len = size };
+	struct msghdr m = { .msg_name = (void *)to, .msg_namelen = dest_len, .msg_iov = &iov,
+			    .msg_iovlen = 1 };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	ssize_t r;
+
+	for (size_t j = 0; j < size; j++)
+		out[j] = (char)(j * 7 + (size_t)i);
+	r = use_msg ? sendmsg(fd, &m, 0) : sendto(fd, out, size, 0, (const struct sockaddr *)to, dest_len);
+	if (r != (ssize_t)size)
+		return bad(i, use_msg ? "sendmsg with an address" : "sendto");
+	if (poll(&p, 1, 30000) != 1)
+		return bad(i, "poll for the answer");
+	iov = (struct iovec){ .iov_base = in, .iov_len = sizeof(in) };
+	m = (struct msghdr){ .msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
+			     .msg_iovlen = 1 };
+	r = use_msg ? recvfrom(fd, in, sizeof(in), 0, (struct sockaddr *)&from, &flen) : recvmsg(fd, &m, 0);
+	if (!use_msg)
+		flen = m.msg_namelen;
+	if (r != (ssize_t)size || memcmp(in, out, size))
+		return bad(i, "answer differs");
+	if (flen != dest_len || memcmp(&from, to, dest_len))
+		return bad(i, "the answer's source is not the server it went to");
+	return 0;
+}
+
+static void *conn_udpto(int i)
+{
+	static const size_t sizes[] = { 0, 1, 100, 1400 };
+	int fd = socket(dest.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage me;
+	socklen_t len = sizeof(me);
+
+	if (fd < 0) {
+		bad(i, "socket");
+		return NULL;
+	}
+	for (size_t k = 0; k < 2 * sizeof(sizes) / sizeof(sizes[0]); k++)
+		if (echo_to(i, fd, k % 2 ? &dest2 : &dest, sizes[k / 2],
+			    with_sendmsg && (k / 2 + (size_t)i) % 2))
+			break;
+	/* The init sweeps the channels of closed sockets every 5 s: a live one must survive. */
+	if (pause_s && !failures) {
+		sleep(pause_s);
+		echo_to(i, fd, &dest, 10, false);
+	}
+	if (getsockname(fd, (struct sockaddr *)&me, &len) < 0 || me.ss_family != dest.ss_family ||
+	    ((struct sockaddr_in *)&me)->sin_port == 0)
+		bad(i, "getsockname: no port after sendto");
+	close(fd);
+	return NULL;
+}
+
 static void *conn(void *arg)
 {
 	int i = (int)(long)arg, one = 1;
 	bool nb = i % 2;
 
+	if (udpto)
+		return conn_udpto(i);
 	if (udp)
 		return conn_udp(i);
 	int fd = socket(dest.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
@@ -188,22 +261,66 @@ static int parse(const char *host, const char *port)
 	return -1;
 }
 
+static void *slow_connect(void *arg)
+{
+	int fd = socket(slow_dest.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	(void)arg;
+	if (fd >= 0)
+		connect(fd, (struct sockaddr *)&slow_dest, dest_len);
+	slow_done = 1;
+	return NULL;
+}
+
+static int start_slow(const char *host, const char *port)
+{
+	struct sockaddr_storage first = dest;
+	pthread_t th;
+
+	if (parse(host, port))
+		return -1;
+	slow_dest = dest;
+	dest = first;
+	if (pthread_create(&th, NULL, slow_connect, NULL))
+		return -1;
+	usleep(300 * 1000);     /* let it reach the supervisor first */
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t th[64];
 	int n = argc > 3 ? atoi(argv[3]) : 1;
 
 	if (argc < 3 || n < 1 || n > 64 || parse(argv[1], argv[2])) {
-		fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS<=64 [udp]]\n", argv[0]);
+		fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS<=64 [udp | udpto PORT2 [PAUSE_S] | slow PORT2]]\n", argv[0]);
 		return 2;
 	}
 	udp = argc > 4 && !strcmp(argv[4], "udp");
+	udpto = argc > 5 && !strcmp(argv[4], "udpto");
+	pause_s = udpto && argc > 6 ? (unsigned int)atoi(argv[6]) : 0;
+	with_sendmsg = getenv("KRUN_TSI_SENDMSG") && !strcmp(getenv("KRUN_TSI_SENDMSG"), "1");
+	if (udpto) {
+		struct sockaddr_storage first = dest;
+		if (parse(argv[1], argv[5]))
+			return 2;
+		dest2 = dest;
+		dest = first;
+	}
+	if (argc > 5 && !strcmp(argv[4], "slow") && start_slow(argv[1], argv[5]))
+		return 2;
 	for (int i = 0; i < n; i++)
 		pthread_create(&th[i], NULL, conn, (void *)(long)i);
 	for (int i = 0; i < n; i++)
 		pthread_join(th[i], NULL);
 	if (failures)
 		return 1;
+	if (argc > 5 && !strcmp(argv[4], "slow") && slow_done) {
+		fprintf(stderr, "the slow connect finished first: nothing was shown\n");
+		return 1;
+	}
 	printf("OK %d\n", n);
+	fflush(stdout);
+	_exit(0);   /* the slow connect may still wait */
 	return 0;
 }

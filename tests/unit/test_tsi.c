@@ -431,7 +431,7 @@ static ssize_t udp_echo_one(int sfd)
 	if (poll(&pfd, 1, 5000) != 1)
 		return -1;
 	n = recvfrom(sfd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
-	if (n > 0 && sendto(sfd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen) != n)
+	if (n >= 0 && sendto(sfd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen) != n)
 		return -1;
 	return n;
 }
@@ -507,6 +507,125 @@ static void test_udp_type_mismatch(void)
 	close(fd);
 }
 
+/* OP_DGRAM: an unconnected host socket; each message names its peer (struct krun_tsi_dgram). */
+static int dgram_open(int family, struct krun_tsi_response *resp)
+{
+	struct krun_tsi_request r = { .magic = KRUN_TSI_MAGIC, .version = KRUN_TSI_VERSION,
+				      .op = KRUN_TSI_OP_DGRAM, .family = (uint16_t)family,
+				      .type = SOCK_DGRAM };
+	int fd;
+
+	if (device_connect_type(KRUN_TSI_PORT, VIRTIO_VSOCK_TYPE_SEQPACKET, &fd))
+		return -1;
+	fcntl(fd, F_SETFL, 0);
+	if (exchange(fd, &r, NULL, resp)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static struct krun_tsi_dgram dgram_peer(int family, const char *addr, uint16_t port)
+{
+	struct krun_tsi_dgram h = { .family = (uint16_t)family, .port = port };
+
+	inet_pton(family, addr, h.addr);
+	return h;
+}
+
+/* Sends len bytes to h's peer on fd; the echo must come back from that same peer. */
+static int dgram_echo(int fd, int sfd, const struct krun_tsi_dgram *h, size_t len)
+{
+	static uint8_t out[sizeof(*h) + 2000], in[sizeof(*h) + 65536];
+
+	memcpy(out, h, sizeof(*h));
+	for (size_t i = 0; i < len; i++)
+		out[sizeof(*h) + i] = (uint8_t)(i * 5 + len);
+	if (send(fd, out, sizeof(*h) + len, 0) != (ssize_t)(sizeof(*h) + len) ||
+	    udp_echo_one(sfd) != (ssize_t)len)
+		return -1;
+	if (recv_timeout(fd, in, sizeof(in)) != (ssize_t)(sizeof(*h) + len))
+		return -2;
+	return memcmp(in, out, sizeof(*h) + len) ? -3 : 0;
+}
+
+static void dgram_two_peers(int family, const char *addr)
+{
+	struct krun_tsi_response resp;
+	uint16_t p1, p2;
+	int s1 = udp_bound(family, addr, &p1), s2 = udp_bound(family, addr, &p2);
+	int fd = dgram_open(family, &resp);
+	struct krun_tsi_dgram h1 = dgram_peer(family, addr, p1), h2 = dgram_peer(family, addr, p2);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(resp.error, 0);
+	CHECK_EQ(resp.family, family);
+	CHECK(resp.port != 0);
+	/* One host socket for both peers, an empty datagram included (the header carries it). */
+	CHECK_EQ(dgram_echo(fd, s1, &h1, 100), 0);
+	CHECK_EQ(dgram_echo(fd, s2, &h2, 0), 0);
+	CHECK_EQ(dgram_echo(fd, s1, &h1, 1400), 0);
+	close(fd);
+	close(s1);
+	close(s2);
+}
+
+static void test_dgram_ipv4(void)
+{
+	dgram_two_peers(AF_INET, "127.0.0.1");
+}
+
+static void test_dgram_ipv6(void)
+{
+	dgram_two_peers(AF_INET6, "::1");
+}
+
+/* An IPv6 channel reaches IPv4 peers, named as AF_INET both ways (never v4-mapped). */
+static void test_dgram_ipv6_to_ipv4(void)
+{
+	struct krun_tsi_response resp;
+	uint16_t port;
+	int sfd = udp_bound(AF_INET, "127.0.0.1", &port), fd = dgram_open(AF_INET6, &resp);
+	struct krun_tsi_dgram h = dgram_peer(AF_INET, "127.0.0.1", port);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(resp.error, 0);
+	CHECK_EQ(dgram_echo(fd, sfd, &h, 42), 0);
+	close(fd);
+	close(sfd);
+}
+
+/* Malformed messages are dropped, the channel lives on; bad requests are refused. */
+static void test_dgram_bad(void)
+{
+	struct krun_tsi_request r = { .magic = KRUN_TSI_MAGIC, .version = KRUN_TSI_VERSION,
+				      .op = KRUN_TSI_OP_DGRAM, .family = AF_INET, .type = SOCK_DGRAM };
+	struct krun_tsi_response resp;
+	uint16_t port;
+	int sfd = udp_bound(AF_INET, "127.0.0.1", &port), fd;
+	struct krun_tsi_dgram h = dgram_peer(AF_INET, "127.0.0.1", port), bad = h;
+
+	CHECK_EQ(request_error(&r, NULL), EPROTOTYPE);     /* on a stream connection */
+	r.port = 53;
+	fd = -1;
+	CHECK_EQ(device_connect_type(KRUN_TSI_PORT, VIRTIO_VSOCK_TYPE_SEQPACKET, &fd), 0);
+	fcntl(fd, F_SETFL, 0);
+	CHECK_EQ(exchange(fd, &r, NULL, &resp), 0);
+	CHECK_EQ(resp.error, EINVAL);
+	close(fd);
+	fd = dgram_open(AF_INET, &resp);
+	CHECK(fd >= 0);
+	CHECK_EQ(send(fd, "short", 5, 0), 5);
+	bad.port = 0;
+	CHECK_EQ(send(fd, &bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+	bad = h;
+	bad.family = AF_INET6;  /* an IPv6 peer for an IPv4 socket */
+	CHECK_EQ(send(fd, &bad, sizeof(bad), 0), (ssize_t)sizeof(bad));
+	CHECK_EQ(dgram_echo(fd, sfd, &h, 7), 0);
+	close(fd);
+	close(sfd);
+}
+
 static void remove_tree(void)
 {
 	static const char *const files[] = { "sh/sock", "sh/escape", "sh/file", "out/sock", "sh", "out" };
@@ -537,6 +656,10 @@ int main(void)
 	RUN_TEST(test_udp_ipv4);
 	RUN_TEST(test_udp_ipv6);
 	RUN_TEST(test_udp_type_mismatch);
+	RUN_TEST(test_dgram_ipv4);
+	RUN_TEST(test_dgram_ipv6);
+	RUN_TEST(test_dgram_ipv6_to_ipv4);
+	RUN_TEST(test_dgram_bad);
 	RUN_TEST(test_no_leaks);
 	evloop_stop(loop);
 	pthread_join(loop_thread, NULL);

@@ -334,6 +334,74 @@ static void fb_reset(void *opaque)
 
 static const struct vsock_backend_ops fb_ops = { .connect = fb_connect, .reset = fb_reset };
 
+/* Guest port of connection i in round `round`: scattered, as a guest's ephemeral ports are. */
+static uint32_t many_port(unsigned int i, unsigned int round)
+{
+	return 20000u + i * 97u + round * 7u;
+}
+
+static int many_open(struct rig *r, struct fake_backend *fb, uint32_t gport)
+{
+	struct gpkt p;
+
+	fb->peer = -1;
+	if (g_send(r, gport, 4000, VIRTIO_VSOCK_OP_REQUEST, NULL, 0, 65536, 0) ||
+	    !expect_op(r, gport, VIRTIO_VSOCK_OP_RESPONSE, &p))
+		return -1;
+	return fb->peer;
+}
+
+/* Each connection's bytes reach its own host fd; which one says whether the lookup is right. */
+static int many_check(struct rig *r, const int *peers, const uint32_t *ports, unsigned int n)
+{
+	for (unsigned int k = n; k-- > 0;) {
+		uint32_t got = 0;
+
+		if (g_send(r, ports[k], 4000, VIRTIO_VSOCK_OP_RW, &ports[k], 4, 65536, 0) ||
+		    read_timeout(peers[k], &got, 4) != 4 || got != ports[k])
+			return -1;
+	}
+	return 0;
+}
+
+/* The connection table under churn: many at once, every other one closed, the slots reused. */
+static void test_many_conns(void)
+{
+	enum { N = 150 };
+	struct fake_backend fb = { .peer = -1 };
+	static int peers[N];
+	static uint32_t ports[N];
+	struct gpkt p;
+	struct rig r;
+
+	CHECK_EQ(rig_start_with(&r, N, 0, &fb_ops, &fb), 0);
+	for (unsigned int i = 0; i < N; i++) {
+		ports[i] = many_port(i, 0);
+		peers[i] = many_open(&r, &fb, ports[i]);
+		CHECK(peers[i] >= 0);
+	}
+	CHECK_EQ(g_send(&r, 9999, 4000, VIRTIO_VSOCK_OP_REQUEST, NULL, 0, 65536, 0), 0);
+	CHECK(expect_op(&r, 9999, VIRTIO_VSOCK_OP_RST, &p));   /* the limit holds */
+	CHECK_EQ(many_check(&r, peers, ports, N), 0);
+	for (unsigned int i = 0; i < N; i += 2) {
+		CHECK_EQ(g_send(&r, ports[i], 4000, VIRTIO_VSOCK_OP_RST, NULL, 0, 65536, 0), 0);
+		CHECK_EQ(read_timeout(peers[i], &p, 1), 0);    /* the device closed its end */
+		close(peers[i]);
+	}
+	for (unsigned int i = 0; i < N; i += 2) {
+		ports[i] = many_port(i, 1);
+		peers[i] = many_open(&r, &fb, ports[i]);
+		CHECK(peers[i] >= 0);
+	}
+	CHECK_EQ(many_check(&r, peers, ports, N), 0);
+	/* A closed connection's port is unknown now: its data gets RST, not a live peer's fd. */
+	CHECK_EQ(g_send(&r, many_port(0, 0), 4000, VIRTIO_VSOCK_OP_RW, "x", 1, 65536, 0), 0);
+	CHECK(expect_op(&r, many_port(0, 0), VIRTIO_VSOCK_OP_RST, &p));
+	for (unsigned int i = 0; i < N; i++)
+		close(peers[i]);
+	rig_stop(&r);
+}
+
 /* Ports the map does not claim go to the backend (the TSI proxy's hook). */
 static void test_backend(void)
 {
@@ -586,6 +654,7 @@ int main(void)
 	RUN_TEST(test_listen);
 	RUN_TEST(test_slow_conn_isolated);
 	RUN_TEST(test_backend);
+	RUN_TEST(test_many_conns);
 	RUN_TEST(test_seq_boundaries);
 	RUN_TEST(test_seq_split_and_credit);
 	RUN_TEST(test_seq_backpressure);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/krun_tsi.h"
 #include "devices/tsi/tsi.h"
@@ -33,6 +34,8 @@ struct tsi_conn {
 	int hfd;            /* the host socket, or -1 */
 	int tfd;            /* timerfd for the request and connect deadlines, or -1 */
 	bool dgram;         /* a seqpacket vsock connection: UDP, one message per datagram */
+	bool addressed;     /* OP_DGRAM: each message starts with struct krun_tsi_dgram */
+	int hfamily;        /* of hfd, for OP_DGRAM's destinations */
 	uint32_t gwatch, hwatch;
 	uint8_t req[sizeof(struct krun_tsi_request) + KRUN_TSI_PATH_MAX];
 	size_t req_len;
@@ -76,6 +79,13 @@ int tsi_req_check(const uint8_t *buf, size_t len, size_t *need);
  */
 int tsi_req_connect(struct tsi_proxy *p, const struct krun_tsi_request *req, const char *path,
 		    int *fd);
+/*
+ * OP_DGRAM peers: the header's address for a host socket of family sock_family (IPv4 as
+ * v4-mapped for AF_INET6); 0 when the header is unusable. And back: the header for a source.
+ */
+socklen_t tsi_req_dgram_peer(int sock_family, const struct krun_tsi_dgram *h,
+			     struct sockaddr_storage *ss);
+void tsi_req_dgram_header(const struct sockaddr_storage *ss, struct krun_tsi_dgram *h);
 /* The connect finished (SO_ERROR): 0 or a positive errno. */
 int tsi_req_finish(int fd);
 /* The response for a finished connect (error 0: the host-side local address). */

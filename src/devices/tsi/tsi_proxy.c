@@ -131,10 +131,12 @@ static void start_connect(struct tsi_conn *c)
 
 	memcpy(&req, c->req, sizeof(req));
 	/* Datagrams need the message boundaries only a seqpacket connection keeps, and only them. */
-	if ((req.type == SOCK_DGRAM) != c->dgram || (c->dgram && req.op != KRUN_TSI_OP_CONNECT)) {
+	if ((req.type == SOCK_DGRAM) != c->dgram || (c->dgram && req.op == KRUN_TSI_OP_DNS)) {
 		fail(c, EPROTOTYPE);
 		return;
 	}
+	c->addressed = req.op == KRUN_TSI_OP_DGRAM;
+	c->hfamily = req.family;
 	if (req.family == AF_UNIX) {
 		memcpy(path, c->req + sizeof(req), req.path_len);
 		path[req.path_len] = '\0';

@@ -21,18 +21,40 @@ static void pipe_kill(struct tsi_pipe *pp, int from, int to)
 }
 
 /*
- * Datagram mode: one message at a time, whole (the seqpacket pair and the connected UDP
- * socket both keep boundaries). Only the guest's side ends; a UDP error (ICMP unreachable,
- * a datagram too big) loses one datagram, as UDP does, and a zero-length one is skipped
- * because an empty seqpacket message would read as EOF in the device.
+ * Datagram mode: one message at a time, whole (the seqpacket pair and the host UDP socket
+ * both keep boundaries). Only the guest's side ends; a UDP error (ICMP unreachable, a
+ * datagram too big) loses one datagram, as UDP does, and a zero-length one is skipped
+ * because an empty seqpacket message would read as EOF in the device. Addressed (OP_DGRAM):
+ * each message carries its peer in a struct krun_tsi_dgram, so empty datagrams pass too.
  */
-static bool dgram_read(struct tsi_pipe *pp, int from, int to, bool from_guest)
+#define DGRAM_HDR sizeof(struct krun_tsi_dgram)
+
+static ssize_t dgram_recv(const struct tsi_conn *c, struct tsi_pipe *pp, int from, bool from_guest)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct krun_tsi_dgram h;
+	ssize_t n;
+
+	if (!c->addressed || from_guest)
+		return recv(from, pp->buf, TSI_RELAY_BUF, 0);
+	n = recvfrom(from, pp->buf + DGRAM_HDR, TSI_RELAY_BUF - DGRAM_HDR, 0,
+		     (struct sockaddr *)&ss, &len);
+	if (n < 0)
+		return n;
+	tsi_req_dgram_header(&ss, &h);
+	memcpy(pp->buf, &h, sizeof(h));
+	return n + (ssize_t)DGRAM_HDR;
+}
+
+static bool dgram_read(const struct tsi_conn *c, struct tsi_pipe *pp, int from, int to,
+		       bool from_guest)
 {
 	ssize_t n;
 
 	if (pp->eof || pp->len)
 		return false;
-	n = recv(from, pp->buf, TSI_RELAY_BUF, 0);
+	n = dgram_recv(c, pp, from, from_guest);
 	if (n > 0) {
 		pp->off = 0;
 		pp->len = (size_t)n;
@@ -45,27 +67,51 @@ static bool dgram_read(struct tsi_pipe *pp, int from, int to, bool from_guest)
 	return n == 0 || (n < 0 && errno != EAGAIN);
 }
 
-static bool dgram_write(struct tsi_pipe *pp, int to)
+/* The guest's message to its destination; a malformed one is dropped (-1 with EINVAL). */
+static ssize_t dgram_send(const struct tsi_conn *c, const struct tsi_pipe *pp, int to, bool to_host)
+{
+	struct sockaddr_storage ss;
+	struct krun_tsi_dgram h;
+	socklen_t len;
+
+	if (!c->addressed || !to_host)
+		return send(to, pp->buf, pp->len, MSG_NOSIGNAL);
+	if (pp->len < DGRAM_HDR) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(&h, pp->buf, sizeof(h));
+	len = tsi_req_dgram_peer(c->hfamily, &h, &ss);
+	if (!len) {
+		errno = EINVAL;
+		return -1;
+	}
+	return sendto(to, pp->buf + DGRAM_HDR, pp->len - DGRAM_HDR, MSG_NOSIGNAL,
+		      (struct sockaddr *)&ss, len);
+}
+
+static bool dgram_write(const struct tsi_conn *c, struct tsi_pipe *pp, int to, bool to_host)
 {
 	ssize_t n;
 
 	if (!pp->len)
 		return false;
-	n = send(to, pp->buf, pp->len, MSG_NOSIGNAL);
+	n = dgram_send(c, pp, to, to_host);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return false;
 	pp->len = 0;    /* sent, or refused for good: the next one */
 	return true;
 }
 
-static void dgram_pump(struct tsi_pipe *pp, int from, int to, bool from_guest)
+static void dgram_pump(const struct tsi_conn *c, struct tsi_pipe *pp, int from, int to,
+		       bool from_guest)
 {
 	unsigned int budget = 64;   /* a busy socket must not starve the loop */
 	bool progress = true;
 
 	while (progress && !pp->shut && budget--) {
-		progress = dgram_read(pp, from, to, from_guest);
-		progress |= dgram_write(pp, to);
+		progress = dgram_read(c, pp, from, to, from_guest);
+		progress |= dgram_write(c, pp, to, from_guest);
 	}
 	if (pp->eof && !pp->len && !pp->shut)
 		pp->shut = true;
@@ -138,8 +184,8 @@ static uint32_t want_out(const struct tsi_pipe *pp)
 static void run(struct tsi_conn *c)
 {
 	if (c->dgram) {
-		dgram_pump(&c->up, c->gfd, c->hfd, true);
-		dgram_pump(&c->down, c->hfd, c->gfd, false);
+		dgram_pump(c, &c->up, c->gfd, c->hfd, true);
+		dgram_pump(c, &c->down, c->hfd, c->gfd, false);
 		if (c->up.shut)     /* the guest closed its socket: UDP has no close to wait for */
 			c->down.shut = true;
 	} else {

@@ -29,6 +29,13 @@ static int check_fields(const struct krun_tsi_request *r)
 		return -EPROTO;
 	if (r->op == KRUN_TSI_OP_DNS)
 		return r->family || r->port || r->path_len ? -EINVAL : 0;
+	if (r->op == KRUN_TSI_OP_DGRAM) {
+		if (!inet_family(r->family))
+			return -EAFNOSUPPORT;
+		if (r->type != SOCK_DGRAM)
+			return -EPROTONOSUPPORT;
+		return r->port || r->path_len ? -EINVAL : 0;
+	}
 	if (r->op != KRUN_TSI_OP_CONNECT)
 		return -EOPNOTSUPP;
 	if (!inet_family(r->family) && r->family != AF_UNIX)
@@ -112,6 +119,66 @@ static int connect_inet(const struct krun_tsi_request *r, int *fd)
 	return ret;
 }
 
+/* OP_DGRAM: an unconnected UDP socket on an ephemeral port; AF_INET6 also reaches IPv4. */
+static int open_dgram(const struct krun_tsi_request *r, int *fd)
+{
+	struct krun_tsi_request any = { .family = r->family };
+	struct sockaddr_storage ss;
+	socklen_t len = inet_addr(&any, &ss);
+	int s = socket(r->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), off = 0, err;
+
+	if (s < 0)
+		return -errno;
+	if (r->family == AF_INET6)
+		setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	if (bind(s, (struct sockaddr *)&ss, len) < 0) {
+		err = -errno;
+		close(s);
+		return err;
+	}
+	*fd = s;
+	return 0;
+}
+
+socklen_t tsi_req_dgram_peer(int sock_family, const struct krun_tsi_dgram *h,
+			     struct sockaddr_storage *ss)
+{
+	struct krun_tsi_request r = { .family = h->family, .port = h->port };
+
+	if (!h->port || !inet_family(h->family) ||
+	    (h->family == AF_INET6 && sock_family != AF_INET6))
+		return 0;
+	memcpy(r.addr, h->addr, sizeof(r.addr));
+	if (h->family == AF_INET && sock_family == AF_INET6) {
+		r.family = AF_INET6;
+		memset(r.addr, 0, 10);
+		r.addr[10] = r.addr[11] = 0xff;
+		memcpy(r.addr + 12, h->addr, 4);
+	}
+	return inet_addr(&r, ss);
+}
+
+void tsi_req_dgram_header(const struct sockaddr_storage *ss, struct krun_tsi_dgram *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		h->family = AF_INET;
+		h->port = ntohs(sin->sin_port);
+		memcpy(h->addr, &sin->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		h->port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			h->family = AF_INET;
+			memcpy(h->addr, &sin6->sin6_addr.s6_addr[12], 4);
+		} else {
+			h->family = AF_INET6;
+			memcpy(h->addr, &sin6->sin6_addr, 16);
+		}
+	}
+}
+
 static const struct tsi_share_fd *find_share(const struct tsi_proxy *p, const char *tag, size_t n)
 {
 	for (unsigned int i = 0; i < p->nr_shares; i++)
@@ -186,6 +253,8 @@ int tsi_req_connect(struct tsi_proxy *p, const struct krun_tsi_request *req, con
 			return -ENETUNREACH;
 		return connect_inet(&p->dns, fd);
 	}
+	if (req->op == KRUN_TSI_OP_DGRAM)
+		return open_dgram(req, fd);
 	if (req->family == AF_UNIX)
 		return connect_unix(p, path, fd);
 	return connect_inet(req, fd);

@@ -2,6 +2,7 @@
 #define LOG_MODULE "vsock"
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -13,13 +14,39 @@
 #define EPHEMERAL_FIRST 1024u
 #define EPHEMERAL_LAST 0x7fffffffu
 
-/* Linear in max_conns: bounded, and small next to the copy each data packet costs. */
+/* Buckets at least twice the slots: chains stay a connection or two long. */
+int vsock_conn_table_init(struct vsock *v)
+{
+	unsigned int n = 16;
+
+	while (n < 2 * v->max_conns)
+		n <<= 1;
+	v->buckets = malloc(n * sizeof(*v->buckets));
+	if (!v->buckets)
+		return -ENOMEM;
+	memset(v->buckets, 0xff, n * sizeof(*v->buckets));
+	v->bucket_mask = n - 1;
+	for (unsigned int i = 0; i < v->max_conns; i++)
+		v->conns[i].free_next = i + 1 < v->max_conns ? (int)i + 1 : -1;
+	v->free_head = v->max_conns ? 0 : -1;
+	return 0;
+}
+
+/* The guest picks its ports: a multiplicative mix, so neighbours do not share buckets. */
+static int *bucket(const struct vsock *v, uint32_t local_port, uint32_t peer_port)
+{
+	uint32_t h = local_port * 0x9e3779b1u ^ peer_port * 0x85ebca77u;
+
+	h ^= h >> 16;
+	return &v->buckets[h & v->bucket_mask];
+}
+
 struct vsock_conn *vsock_conn_find(struct vsock *v, uint32_t local_port, uint32_t peer_port)
 {
-	for (unsigned int i = 0; i < v->max_conns; i++) {
+	for (int i = *bucket(v, local_port, peer_port); i >= 0; i = v->conns[i].hash_next) {
 		struct vsock_conn *c = &v->conns[i];
 
-		if (c->state != VSOCK_CONN_FREE && c->local_port == local_port && c->peer_port == peer_port)
+		if (c->local_port == local_port && c->peer_port == peer_port)
 			return c;
 	}
 	return NULL;
@@ -29,18 +56,34 @@ struct vsock_conn *vsock_conn_find(struct vsock *v, uint32_t local_port, uint32_
 struct vsock_conn *vsock_conn_new(struct vsock *v, uint32_t local_port, uint32_t peer_port, int fd,
 				  enum vsock_conn_state state)
 {
-	for (unsigned int i = 0; i < v->max_conns; i++) {
-		struct vsock_conn *c = &v->conns[i];
+	int slot = v->free_head, *head = bucket(v, local_port, peer_port);
+	struct vsock_conn *c;
 
-		if (c->state != VSOCK_CONN_FREE)
-			continue;
-		*c = (struct vsock_conn){ .v = v, .state = state, .local_port = local_port,
-					  .peer_port = peer_port, .fd = fd,
-					  .type = VIRTIO_VSOCK_TYPE_STREAM };
-		v->nr_conns++;
-		return c;
-	}
-	return NULL;
+	if (slot < 0)
+		return NULL;
+	c = &v->conns[slot];
+	v->free_head = c->free_next;
+	*c = (struct vsock_conn){ .v = v, .state = state, .local_port = local_port,
+				  .peer_port = peer_port, .fd = fd,
+				  .type = VIRTIO_VSOCK_TYPE_STREAM, .hash_next = *head,
+				  .free_next = -1 };
+	*head = slot;
+	v->nr_conns++;
+	return c;
+}
+
+static void unhash(struct vsock_conn *c)
+{
+	struct vsock *v = c->v;
+	int slot = (int)(c - v->conns), *pp = bucket(v, c->local_port, c->peer_port);
+
+	while (*pp >= 0 && *pp != slot)
+		pp = &v->conns[*pp].hash_next;
+	if (*pp == slot)
+		*pp = c->hash_next;
+	c->hash_next = -1;
+	c->free_next = v->free_head;
+	v->free_head = slot;
 }
 
 static void unlink_ready(struct vsock_conn *c)
@@ -85,6 +128,7 @@ void vsock_conn_free(struct vsock_conn *c)
 	free(c->msg);
 	c->msg = NULL;
 	c->state = VSOCK_CONN_FREE;
+	unhash(c);
 	c->v->nr_conns--;
 }
 

@@ -338,6 +338,7 @@ static void vsock_destroy(struct virtio_dev *dev)
 	if (v->backend && v->backend->destroy)
 		v->backend->destroy(v->backend_opaque);
 	free(v->conns);
+	free(v->buckets);
 	free(v);
 }
 
@@ -390,6 +391,8 @@ int virtio_vsock_create(const struct vsock_config *cfg, struct virtio_dev **out)
 	ret = v->guest_cid <= VSOCK_HOST_CID || v->guest_cid > UINT32_MAX ? -EINVAL : 0;
 	if (!ret)
 		ret = (v->conns = calloc(v->max_conns, sizeof(*v->conns))) ? 0 : -ENOMEM;
+	if (!ret)
+		ret = vsock_conn_table_init(v);
 	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (!ret && v->timer_fd < 0)
 		ret = -errno;

@@ -71,6 +71,8 @@ struct vsock_conn {
 	bool host_wr_dead;          /* the host side takes no more (EPIPE, HUP) */
 	bool readable;              /* fd reported readable and not yet drained to EAGAIN */
 	bool queued;                /* on the device's ready list */
+	int hash_next;              /* slot of the next connection in its bucket, or -1 */
+	int free_next;              /* FREE: slot of the next free one, or -1 */
 	struct vsock_conn *next_ready;
 	uint64_t deadline_ns;       /* CLOCK_MONOTONIC; REQUESTED/CLOSING end by RST then; 0: none */
 	/* Host to guest: the guest's credit, never exceeded (5.10.6.3). */
@@ -110,6 +112,10 @@ struct vsock {
 	uint64_t timeout_ns;        /* for our REQUEST or SHUTDOWN(both) to be answered (5.10.6.5) */
 	unsigned int max_conns, nr_conns;
 	struct vsock_conn *conns;   /* max_conns slots */
+	/* (local_port, peer_port) -> slot: bucket heads (-1: empty), a power of two of them. */
+	int *buckets;
+	unsigned int bucket_mask;
+	int free_head;              /* first FREE slot, or -1 */
 	struct vsock_conn *ready_head, *ready_tail;
 	struct vsock_pkt rst_ring[VSOCK_RST_RING];
 	unsigned int rst_head, rst_count;
@@ -135,6 +141,8 @@ void vsock_pkt_rst_reply(const struct vsock *v, const struct vsock_pkt *in, stru
 uint32_t vsock_pkt_peer_credit(const struct vsock_conn *c);
 
 /* vsock_conn.c: the connection table and state machine. */
+/* After v->conns is allocated: the lookup hash and the free list. */
+int vsock_conn_table_init(struct vsock *v);
 struct vsock_conn *vsock_conn_find(struct vsock *v, uint32_t local_port, uint32_t peer_port);
 struct vsock_conn *vsock_conn_new(struct vsock *v, uint32_t local_port, uint32_t peer_port, int fd,
 				  enum vsock_conn_state state);
