@@ -1,21 +1,41 @@
 #!/bin/bash
-# Host footprint of an idle VM: our VMM's RSS/PSS with the test guest halted (before and after it
-# reports touched memory free through virtio-balloon), its CPU time while idle, and QEMU microvm
-# (TCG) with the same RAM size as a peer. Usage: bench/footprint.sh (after `make tests`).
+# Host footprint, each figure next to QEMU microvm measured in the same invocation:
+#  (a) /dev/kvm (also PVM): our VMM with the freestanding test guest halted: RSS/PSS before and
+#      after it reports touched memory free through our virtio-balloon, CPU time while idle;
+#      peer: QEMU microvm (TCG) firmware with the same RAM.
+#  (b) a Linux guest under QEMU TCG (PVM cannot run one): tcg_vm (QEMU + our backends over
+#      vhost-user; the guest RAM lives in QEMU there, a memfd our backends map too) next to QEMU
+#      microvm TCG with the same kernel, RAM, virtio-balloon (free-page-reporting=on) and an
+#      initramfs whose /init is the same static program (tests/e2e/balloon_alloc.c): idle PSS
+#      after boot, PSS after the guest allocates + frees ALLOC_MIB (1 s and 10 s later), CPU time
+#      over IDLE_CPU_S of idleness, PAR_N idle 128 MiB VMs started at once.
+# Usage: bench/footprint.sh [--quick]   (after `make` and `make tests`; BUILD=dir for another build)
+# Environment: RAM (128), TOUCH (64), IDLE_S (10) for (a); LINUX_RAM (128), ALLOC_MIB (1024),
+# ALLOC_RAM (1280), IDLE_CPU_S (60; --quick 20), PAR_N (8), PAR_TIMEOUT_S (600) for (b).
 set -u
 BUILD=${BUILD:-build}
 cd "$(dirname "$0")/.." || exit 2
+QUICK=0
+[ "${1:-}" = --quick ] && QUICK=1
 HOST=$BUILD/tests/guest/host
 GUEST=$BUILD/tests/guest/guest.elf
 RAM=${RAM:-128}          # MiB of guest RAM, ours and QEMU's
 TOUCH=${TOUCH:-64}       # MiB the guest writes (one store per page) before going idle
 IDLE_S=${IDLE_S:-10}     # CPU-time window
 TICK=$(getconf CLK_TCK)
-tmp=$(mktemp -d)
+tmp=$(mktemp -d /tmp/krun-bench-footprint.XXXXXX)
 pid=""
-trap '[ -n "$pid" ] && kill "$pid" 2> /dev/null; rm -rf "$tmp"' EXIT
+vms=()
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2> /dev/null
+	for p in "${vms[@]}"; do kill "$p" 2> /dev/null; done
+	wait 2> /dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+BENCH_TMP=$tmp
+. bench/lib.sh
 
-[ -x "$HOST" ] && [ -f "$GUEST" ] || { echo "build the test guest first: make tests" >&2; exit 1; }
 
 # "RSS PSS PSS_SHMEM" in KiB for a process.
 mem_of() {
@@ -43,11 +63,12 @@ ours() {
 }
 
 row() { printf '%-44s %8s %8s %10s %s\n' "$@"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-echo "== idle VM footprint, $RAM MiB guest RAM, /dev/kvm$([ -d /sys/module/kvm_pvm ] && echo " (PVM)")"
+echo "== (a) idle VM footprint, test guest, $RAM MiB guest RAM, /dev/kvm$([ -d /sys/module/kvm_pvm ] && echo " (PVM)")"
 if [ ! -w /dev/kvm ]; then
 	echo "SKIP footprint/ours: no usable /dev/kvm"
+elif [ ! -x "$HOST" ] || [ ! -f "$GUEST" ]; then
+	echo "SKIP footprint/ours: $HOST or $GUEST not built (make tests)"
 else
 	row "" "RSS KiB" "PSS KiB" "RAM KiB" "(RAM = guest RAM memfd pages resident)"
 	ours idle "" "$IDLE_S" || exit 1
@@ -84,7 +105,209 @@ else
 	fi
 fi
 
-echo "SKIP footprint/linux-guest: a Linux guest (and so free page reporting by its balloon driver) needs" \
-	"hardware KVM (PVM cannot run one), and tcg_vm's QEMU 7.2 has no vhost-user balloon"
 echo "note: ours = tests/guest/host (the VMM core linked statically, console + balloon devices); the"
 echo "      RSS includes the guest RAM the test guest touched (image, page tables, rings)."
+echo
+# ---- (b) a Linux guest under QEMU TCG
+LINUX_RAM=${LINUX_RAM:-128}
+ALLOC_MIB=${ALLOC_MIB:-1024}
+ALLOC_RAM=${ALLOC_RAM:-1280}
+IDLE_CPU_S=${IDLE_CPU_S:-$([ "$QUICK" = 1 ] && echo 20 || echo 60)}
+PAR_N=${PAR_N:-8}
+PAR_TIMEOUT_S=${PAR_TIMEOUT_S:-600}
+HOLD_S=12        # the guest program waits this long after its free: the 10 s sample plus slack
+VMLINUX=${KRUN_VMLINUX:-$PWD/$BUILD/vmlinux}
+QEMU_APPEND="console=ttyS0 quiet panic=-1 reboot=t no_timer_check tsc=reliable"
+BALLOON_DEV=virtio-balloon-device,free-page-reporting=on
+GUEST_TSC=""     # " tsc_early_khz=N" as tcg_vm passed it, for the QEMU peer
+
+# Pids of a process and all its descendants.
+tree_pids() {
+	local p
+	echo "$1"
+	for p in $(pgrep -P "$1"); do tree_pids "$p"; done
+}
+# "RSS PSS" in KiB summed over a process tree (PSS counts shared guest RAM once).
+tree_mem() {
+	local p r s rs=0 ps=0
+	for p in $(tree_pids "$1"); do
+		read -r r s _ < <(mem_of "$p" 2> /dev/null) || continue
+		rs=$((rs + r)) ps=$((ps + s))
+	done
+	echo "$rs $ps"
+}
+tree_ticks() {
+	local p t n=0
+	for p in $(tree_pids "$1"); do
+		t=$(cpu_ticks "$p" 2> /dev/null) && n=$((n + t))
+	done
+	echo "$n"
+}
+mib() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
+
+# wait_ready FILE WHAT SECONDS PID: until the guest program printed "alloc: WHAT".
+wait_ready() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -q "alloc: $2" "$1" 2> /dev/null && return 0
+		grep -qE "alloc: (error|FAIL)" "$1" 2> /dev/null && return 1
+		kill -0 "$4" 2> /dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_vm KIND MIB OUT ARGS...: one VM running balloon_alloc ARGS in the background; sets pid.
+# ours: tcg_vm with the program in a virtio-fs root. qemu: microvm + initramfs, same devices
+# minus ours (console on the serial port), the program as /init (arguments as balloc=A,B,C).
+start_vm() {
+	local kind=$1 mib=$2 out=$3
+	shift 3
+	: > "$out"
+	if [ "$kind" = ours ]; then
+		KRUN_VMLINUX=$VMLINUX "$BUILD/tcg_vm" -c 1 -m "$mib" "$tmp/aroot" /balloon_alloc "$@" \
+			< /dev/null > "$out" 2> "$out.err" &
+	else
+		qemu_microvm tcg 1 "$mib" "$VMLINUX"
+		# The guest clock tcg_vm sets up (see its tcg_vm_clock.c): same timer behaviour on both.
+		[ -n "$GUEST_TSC" ] && QEMU_CMD=("${QEMU_CMD[@]/rtc=off/rtc=on}")
+		# The serial port into a file, as tcg_vm's QEMU writes its log: a stdio chardev on
+		# /dev/null costs QEMU's main loop ~1% of a CPU while idle.
+		QEMU_CMD=("${QEMU_CMD[@]/#stdio/file:$out}")
+		"${QEMU_CMD[@]}" -device "$BALLOON_DEV" -initrd "$tmp/alloc.cpio" \
+			-append "$QEMU_APPEND$GUEST_TSC balloc=$(IFS=,; echo "$*")" < /dev/null > "$out.qemu" 2> "$out.err" &
+	fi
+	pid=$!
+}
+stop_vm() { kill -TERM "$1" 2> /dev/null; wait "$1" 2> /dev/null; }
+
+# linux_idle KIND: sets idle_rss idle_pss idle_cpu_ms (tree; CPU over IDLE_CPU_S once settled).
+linux_idle() {
+	local c0 c1
+	start_vm "$1" "$LINUX_RAM" "$tmp/$1.idle" idle
+	wait_ready "$tmp/$1.idle" ready 300 "$pid" || { echo "FAIL footprint/linux/$1: the guest program never started: $(tail -n 3 "$tmp/$1.idle" "$tmp/$1.idle.err" | tr '\n' ' ')"; stop_vm "$pid"; pid=""; return 1; }
+	sleep 3
+	[ "$1" = ours ] && GUEST_TSC=$(tree_pids "$pid" | while read -r p; do tr '\0' '\n' < "/proc/$p/cmdline"; done 2> /dev/null |
+		grep -o ' tsc_early_khz=[0-9]*' | head -n 1)
+	read -r idle_rss idle_pss < <(tree_mem "$pid")
+	c0=$(tree_ticks "$pid"); sleep "$IDLE_CPU_S"; c1=$(tree_ticks "$pid")
+	idle_cpu_ms=$(( (c1 - c0) * 1000 / TICK ))
+	stop_vm "$pid"; pid=""
+}
+
+# linux_alloc KIND: tree "RSS PSS" at idle, after the fill, 1 s and 10 s after the free.
+linux_alloc() {
+	local out=$tmp/$1.alloc t0
+	start_vm "$1" "$ALLOC_RAM" "$out" cycle "$ALLOC_MIB" "$HOLD_S"
+	wait_ready "$out" ready 300 "$pid" || { echo "FAIL footprint/linux/$1 alloc: no start: $(tail -n 3 "$out" "$out.err" | tr '\n' ' ')"; stop_vm "$pid"; pid=""; return 1; }
+	sleep 1
+	read -r _ a_idle_pss < <(tree_mem "$pid")
+	wait_ready "$out" touched 600 "$pid" || { echo "FAIL footprint/linux/$1 alloc: no fill: $(tail -n 3 "$out" | tr '\n' ' ')"; stop_vm "$pid"; pid=""; return 1; }
+	read -r _ a_peak_pss < <(tree_mem "$pid")
+	wait_ready "$out" freed 60 "$pid" || { echo "FAIL footprint/linux/$1 alloc: no free"; stop_vm "$pid"; pid=""; return 1; }
+	t0=$(date +%s.%N)
+	sleep 1
+	read -r _ a_1s_pss < <(tree_mem "$pid")
+	sleep "$(awk -v t0="$t0" -v now="$(date +%s.%N)" 'BEGIN { d = 10 - (now - t0); printf "%.2f\n", (d > 0 ? d : 0) }')"
+	read -r _ a_10s_pss < <(tree_mem "$pid")
+	if wait_ready "$out" PASS 120 "$pid"; then a_verdict="guest data verified"
+	else a_verdict="GUEST CHECK FAILED: $(grep -E 'alloc: (FAIL|error)' "$out" | tr '\n' ' ')"; fi
+	stop_vm "$pid"; pid=""
+}
+
+# linux_parallel KIND: PAR_N idle VMs started at once; sets par_ok par_s (start of the first to
+# "ready" of the last) par_rate (VMs/s) par_pss (sum of their trees' PSS, KiB, once all are up).
+linux_parallel() {
+	local kind=$1 i t0 t1 done_n left p
+	vms=()
+	t0=$(date +%s.%N)
+	for ((i = 0; i < PAR_N; i++)); do
+		start_vm "$kind" 128 "$tmp/$kind.par$i" idle
+		vms+=("$pid")
+	done
+	pid=""
+	left=$(( PAR_TIMEOUT_S * 10 ))
+	while :; do
+		done_n=0
+		for ((i = 0; i < PAR_N; i++)); do grep -q "alloc: ready" "$tmp/$kind.par$i" && done_n=$((done_n + 1)); done
+		[ "$done_n" -eq "$PAR_N" ] && break
+		left=$((left - 1)); [ "$left" -gt 0 ] || break
+		sleep 0.1
+	done
+	t1=$(date +%s.%N)
+	par_ok=$done_n
+	par_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	par_rate=$(awk -v n="$done_n" -v s="$par_s" 'BEGIN { if (s > 0) printf "%.2f", n / s; else print "-" }')
+	par_pss=0
+	for p in "${vms[@]}"; do read -r _ s < <(tree_mem "$p"); par_pss=$((par_pss + s)); done
+	for p in "${vms[@]}"; do kill -TERM "$p" 2> /dev/null; done
+	for p in "${vms[@]}"; do wait "$p" 2> /dev/null; done
+	vms=()
+}
+
+lrow() { printf '%-52s %10s %10s %10s\n' "$@"; }
+
+echo "== (b) Linux guest under QEMU TCG (PVM runs no Linux guest): tcg_vm vs QEMU microvm, 1 vCPU"
+why=$(qemu_missing)
+[ -n "$why" ] || [ -x "$BUILD/tcg_vm" ] || why="$BUILD/tcg_vm not built (make)"
+[ -n "$why" ] || [ -r "$VMLINUX" ] || why="no guest kernel $VMLINUX"
+[ -n "$why" ] || command -v musl-gcc > /dev/null || why="musl-gcc not installed (apt-get install musl-tools)"
+[ -n "$why" ] || "$BENCH_QEMU" -device virtio-balloon-device,help 2> /dev/null | grep -q free-page-reporting ||
+	why="QEMU's virtio-balloon-device lacks free-page-reporting"
+if [ -z "$why" ]; then
+	mkdir -p "$tmp/aroot"/{proc,sys,dev,tmp,run,etc,mnt} "$tmp/initramfs/dev"
+	musl-gcc -static -O2 -o "$tmp/aroot/balloon_alloc" tests/e2e/balloon_alloc.c 2> "$tmp/cc.log" ||
+		why="balloon_alloc did not build: $(tail -n 2 "$tmp/cc.log" | tr '\n' ' ')"
+fi
+if [ -n "$why" ]; then
+	echo "SKIP footprint/linux: $why"
+	exit 0
+fi
+cp "$tmp/aroot/balloon_alloc" "$tmp/initramfs/init"
+initramfs "$tmp/initramfs" "$tmp/alloc.cpio"
+grep -q '^CONFIG_PAGE_REPORTING=y' "${VMLINUX%/*}/vmlinux.config" 2> /dev/null ||
+	echo "warning: ${VMLINUX%/*}/vmlinux.config does not show CONFIG_PAGE_REPORTING=y: no reporting expected"
+echo "kernel $VMLINUX; both VMs: virtio-balloon free-page-reporting=on; the program: tests/e2e/balloon_alloc.c"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (TCG timings scale with it)"
+
+linux_idle ours || exit 1
+o_idle_rss=$idle_rss o_idle_pss=$idle_pss o_idle_cpu=$idle_cpu_ms
+linux_idle qemu || exit 1
+q_idle_rss=$idle_rss q_idle_pss=$idle_pss q_idle_cpu=$idle_cpu_ms
+lrow "idle after boot, $LINUX_RAM MiB RAM" "ours" "QEMU" "ours/QEMU"
+lrow "  PSS, KiB (process tree)" "$o_idle_pss" "$q_idle_pss" "$(ratio "$o_idle_pss" "$q_idle_pss")"
+lrow "  RSS, KiB (process tree; shared RAM counted twice)" "$o_idle_rss" "$q_idle_rss" "$(ratio "$o_idle_rss" "$q_idle_rss")"
+lrow "  CPU time over $IDLE_CPU_S s idle, ms (tree)" "$o_idle_cpu" "$q_idle_cpu" "$(ratio "$o_idle_cpu" "$q_idle_cpu")"
+
+linux_alloc ours || exit 1
+o=("$a_idle_pss" "$a_peak_pss" "$a_1s_pss" "$a_10s_pss") o_verdict=$a_verdict
+linux_alloc qemu || exit 1
+q=("$a_idle_pss" "$a_peak_pss" "$a_1s_pss" "$a_10s_pss") q_verdict=$a_verdict
+lrow "guest allocates + frees $ALLOC_MIB MiB, $ALLOC_RAM MiB RAM, PSS MiB" "ours" "QEMU" "ours/QEMU"
+lrow "  idle, before the allocation" "$(mib "${o[0]}")" "$(mib "${q[0]}")" "$(ratio "${o[0]}" "${q[0]}")"
+lrow "  allocated and touched" "$(mib "${o[1]}")" "$(mib "${q[1]}")" "$(ratio "${o[1]}" "${q[1]}")"
+lrow "  1 s after the free" "$(mib "${o[2]}")" "$(mib "${q[2]}")" "$(ratio "${o[2]}" "${q[2]}")"
+lrow "  10 s after the free" "$(mib "${o[3]}")" "$(mib "${q[3]}")" "$(ratio "${o[3]}" "${q[3]}")"
+echo "returned by free page reporting after 10 s: ours $(mib $(( o[1] - o[3] ))) MiB, QEMU $(mib $(( q[1] - q[3] ))) MiB;" \
+	"10 s after / idle: ours $(ratio "${o[3]}" "${o[0]}")x, QEMU $(ratio "${q[3]}" "${q[0]}")x"
+echo "guest program: ours: $o_verdict; QEMU: $q_verdict"
+
+linux_parallel ours
+o_par=("$par_ok" "$par_s" "$par_rate" "$par_pss")
+linux_parallel qemu
+q_par=("$par_ok" "$par_s" "$par_rate" "$par_pss")
+lrow "$PAR_N idle 128 MiB VMs started at once" "ours" "QEMU" "ours/QEMU"
+lrow "  reached the program (of $PAR_N)" "${o_par[0]}" "${q_par[0]}" ""
+lrow "  seconds until the last one did" "${o_par[1]}" "${q_par[1]}" "$(ratio "${o_par[1]}" "${q_par[1]}")"
+lrow "  aggregate starts/s" "${o_par[2]}" "${q_par[2]}" "$(ratio "${o_par[2]}" "${q_par[2]}")"
+lrow "  PSS of all of them, MiB" "$(mib "${o_par[3]}")" "$(mib "${q_par[3]}")" "$(ratio "${o_par[3]}" "${q_par[3]}")"
+if [ -n "$GUEST_TSC" ]; then
+	echo "guest clock, both: the TSC at ${GUEST_TSC#*=} kHz (tsc_early_khz=) and an RTC, as tcg_vm sets it up"
+else
+	echo "guest clock, both: jiffies (tcg_vm passed no TSC rate)"
+fi
+echo "note: ours = tcg_vm + its QEMU (the guest RAM lives in QEMU, a memfd shared with our vhost-user"
+echo "      backends; console, virtio-fs root, vsock and balloon), the krun init, the program from the"
+echo "      virtio-fs root. QEMU = microvm alone, RAM anonymous, serial console, the program as /init"
+echo "      of an initramfs. Both guests run on the software CPU: the ratios show what our machinery adds,"
+echo "      not what the in-process VMM costs on hardware KVM (see (a) for that)."

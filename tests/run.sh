@@ -37,12 +37,13 @@ done
 #   e2e-fs      file operations and the escape suite inside the guest
 #   e2e-tsi     guest networking through socket impersonation
 #   e2e-net_load 100 concurrent connections, 100 MiB each way, port-map load
+#   e2e-balloon free page reporting under TCG: RSS drops after a free, guest data intact
 #   crun        crun's call sequence (dlopen, namespaces, closed fds) and the krun command
 #   e2e-examples the use-case examples (jailer, isolate, chroot_vm)
 #   e2e-rootfs  real programs from the Debian root (when built; KRUN_TEST_ROOTFS=1 builds it)
 #   faults      hostile guests and host faults
 #   fuzz        a short libFuzzer round per target
-for layer in kernel/run.sh guest/run.sh fuse/run.sh e2e/run.sh e2e/fs.sh e2e/tsi.sh e2e/net_load.sh \
+for layer in kernel/run.sh guest/run.sh fuse/run.sh e2e/run.sh e2e/fs.sh e2e/tsi.sh e2e/net_load.sh e2e/balloon.sh \
 	     e2e/crun.sh e2e/examples.sh \
 	     e2e/rootfs.sh e2e/faults.sh fuzz/run.sh; do
 	name=${layer%/run.sh}

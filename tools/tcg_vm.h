@@ -45,6 +45,9 @@ struct tcg_vm {
 	int qemu_status;                    /* waitpid status once qemu ended, else -1 */
 };
 
+/* tcg_vm_clock.c: the host TSC rate in kHz for the guest's tsc_early_khz=, 0 if unknown. */
+unsigned long tcg_vm_tsc_khz(void);
+
 /* tcg_vm_vsock.c: the vsock device and TSI proxy, created before QEMU starts. */
 int tcg_vm_vsock_prepare(struct tcg_vm *t);
 

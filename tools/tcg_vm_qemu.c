@@ -19,6 +19,7 @@
 #include "util/evloop.h"
 #include "virtio/device.h"
 #include "virtio/vhost_user.h"
+#include "vmm/seccomp.h"
 
 /* QEMU connects every chardev at startup; a loaded machine may take a while to get there. */
 #define CONNECT_TIMEOUT_MS 60000
@@ -226,8 +227,25 @@ static void add_vsock(struct tcg_vm *t, struct args *a)
 	add(a, "vhost-user-vsock-device,chardev=vsock");
 }
 
+/*
+ * Free page reporting: the guest hands back RAM it freed, QEMU punches it out of the memfd, so
+ * the host footprint follows the guest's use as our own balloon makes it do on hardware KVM.
+ */
+static void add_balloon(struct args *a)
+{
+	const char *env = getenv("KRUN_TCG_BALLOON");
+
+	if (env && strcmp(env, "0") == 0)
+		return;
+	add(a, "-device");
+	add(a, "virtio-balloon-device,free-page-reporting=on");
+}
+
 static void build_argv(struct tcg_vm *t, struct args *a)
 {
+	const char *extra = getenv("KRUN_KERNEL_ARGS");
+	unsigned long tsc_khz = tcg_vm_tsc_khz();
+	char tsc[40] = "";
 	const char *qemu = getenv("KRUN_QEMU");
 	uint64_t mib = t->spec->ram_bytes >> 20;
 
@@ -236,9 +254,13 @@ static void build_argv(struct tcg_vm *t, struct args *a)
 	add(a, "tcg");
 	add(a, "-cpu");
 	add(a, "max");
-	/* acpi=off: QEMU then puts virtio_mmio.device= entries on the kernel command line. */
+	/*
+	 * acpi=off: QEMU then puts virtio_mmio.device= entries on the kernel command line. rtc=on:
+	 * without kvmclock the kernel reads the wall clock from the CMOS RTC and, finding none,
+	 * spins for its 1 s timeout (a real second once the TSC is calibrated, see tcg_vm_clock.c).
+	 */
 	add(a, "-M");
-	add(a, "microvm,x-option-roms=off,rtc=off,isa-serial=on,acpi=off,memory-backend=mem");
+	add(a, "microvm,x-option-roms=off,rtc=on,isa-serial=on,acpi=off,memory-backend=mem");
 	/* QEMU's virtio-mmio is legacy (0.9.5) unless told otherwise; virtio-fs needs 1.x. */
 	add(a, "-global");
 	add(a, "virtio-mmio.force-legacy=false");
@@ -261,8 +283,10 @@ static void build_argv(struct tcg_vm *t, struct args *a)
 	 * hvc0 last: it is /dev/console. ttyS0 mirrors kernel messages into the log file; the
 	 * log level is global, so only KRUN_DEBUG makes them verbose (hvc0 gets them too).
 	 */
-	add(a, "%s%s%s console=hvc0", t->spec->cmdline, t->serial_log[0] ? " console=ttyS0" : "",
-	    t->debug ? " ignore_loglevel" : "");
+	if (tsc_khz)
+		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", tsc_khz);
+	add(a, "%s%s%s%s%s%s console=hvc0", t->spec->cmdline, tsc, t->serial_log[0] ? " console=ttyS0" : "",
+	    t->debug ? " ignore_loglevel" : "", extra && *extra ? " " : "", extra ? extra : "");
 	if (t->serial_log[0]) {
 		char *log = qemu_escape(t->serial_log);
 
@@ -275,6 +299,7 @@ static void build_argv(struct tcg_vm *t, struct args *a)
 	add_streams(t, a);
 	add_shares(t, a);
 	add_vsock(t, a);
+	add_balloon(a);
 }
 
 static void print_command(const struct args *a)
@@ -356,7 +381,11 @@ static int accept_from_qemu(struct tcg_vm *t, int listen_fd)
 
 static void *loop_thread(void *arg)
 {
-	evloop_run(arg);
+	/* The backends run under the VMM's allow-list (KRUN_SECCOMP, docs/security.md). */
+	if (seccomp_apply_thread(SECCOMP_LEVEL_ENV) == 0)
+		evloop_run(arg);
+	else
+		kill(getpid(), SIGTERM);        /* to the main thread's signalfd: stop, exit 143 */
 	return NULL;
 }
 

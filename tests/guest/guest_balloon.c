@@ -55,9 +55,28 @@ static bool page_holds(uint64_t base, unsigned int page, bool zero)
 }
 
 /*
+ * A guest reuses a reported page at once (Linux hands it out again without telling the device):
+ * the new data must stick, and reporting it a second time must again zero only that page.
+ */
+static void reuse_and_report_again(struct vdev *b, uint64_t base)
+{
+	const void *buf = (const void *)(uintptr_t)(base + 2 * PAGE);
+	uint32_t len = PAGE;
+
+	fill(base, 2);
+	check(page_holds(base, 2, false), "a reported page reused holds its new data");
+	vq_post(b, &bal_vqs[REPORTING_VQ], &buf, &len, 0, 1);
+	check(vq_wait(b, &bal_vqs[REPORTING_VQ]) == 0, "balloon returned the second report");
+	check(page_holds(base, 2, true), "a page reported twice reads as zero again");
+	check(page_holds(base, 0, false) && page_holds(base, 3, false),
+	      "neighbours of a page reported twice keep their pattern");
+}
+
+/*
  * Pages 0-3 at t.bal get a pattern; 1 and 2 are reported free together with two ranges that are
  * not whole pages (the device must skip those). Page 1 is left alone afterwards: the host checks
- * it is a hole in guest RAM's memfd. Page 2 must read as zero, pages 0 and 3 as before.
+ * it is a hole in guest RAM's memfd. Page 2 must read as zero, pages 0 and 3 as before; then
+ * page 2 is reused and reported again.
  */
 int balloon_scenario(const char *cmdline)
 {
@@ -89,6 +108,7 @@ int balloon_scenario(const char *cmdline)
 	check(!(vdev_status(&b) & ST_NEEDS_RESET), "partial-page ranges skipped without a reset");
 	check(page_holds(base, 0, false) && page_holds(base, 3, false), "unreported pages keep their pattern");
 	check(page_holds(base, 2, true), "a reported page reads as zero afterwards");
+	reuse_and_report_again(&b, base);
 	return failures ? 4 : 0;
 }
 
