@@ -11,7 +11,8 @@
 # Usage: bench/fs.sh [--quick] [host|tcg]...   (root; after `make` and `make tests`)
 # Environment: HOST_MIB (1024), HOST_OPS (20000), HOST_FILES (10000); TCG_MIB (256), TCG_OPS
 # (2000), TCG_FILES (2000), TCG_REPEAT (3 guest runs per peer, medians); --quick divides the
-# sizes by 8 and runs each guest once.
+# sizes by 8 and runs each guest once. KRUN_FS_* settings reach our server in both parts
+# (e.g. KRUN_FS_WRITEBACK=1 or KRUN_FS_CACHE=always; defaults: 1 s caches, no writeback cache).
 set -eu
 cd "$(dirname "$0")/.."
 BENCH_TMP=$(mktemp -d /tmp/krun-bench-fs.XXXXXX)
@@ -285,6 +286,8 @@ host_part() {
 	table "${cols[@]}"
 	echo "note: the file system under all three is $(df -T "$src" | awk 'NR == 2 { print $2 " on " $1 }'); caches dropped" \
 		"(host) before the cold steps; untar = busybox tar, $entries entries."
+	echo "      ours: KRUN_FS_CACHE=${KRUN_FS_CACHE:-auto} KRUN_FS_WRITEBACK=${KRUN_FS_WRITEBACK:-default}," \
+		"mount readahead 1 MiB (fuse_mount); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # guest_ours|guest_vfsd|guest_9p ROUND: one guest run of the workload (variables of tcg_part);
@@ -353,8 +356,12 @@ tcg_part() {
 	echo "== (b) guest file system under QEMU TCG (1 vCPU, 512 MiB): $TCG_MIB MiB sequential, $TCG_OPS random 4 KiB ops, $TCG_FILES files, untar /usr/include/linux"
 	why=$(qemu_missing)
 	[ -n "$why" ] || [ -x "$BUILD/tcg_vm" ] || why="$BUILD/tcg_vm not built (make)"
+	# Every peer boots the bench kernel (the product's + 9P): one kernel, so the columns differ
+	# only in the file system machinery. KRUN_VMLINUX overrides it (9p then needs CONFIG_9P_FS).
+	[ -n "$why" ] || use_bench_kernel
 	[ -n "$why" ] || [ -r "$VMLINUX" ] || why="no guest kernel $VMLINUX"
 	if [ -n "$why" ]; then echo "SKIPPED: $why"; return; fi
+	echo "guest kernel: $VMLINUX"
 	mkdir -p "$share"
 	tar -C /usr/include -cf "$share/tree.tar" linux
 	entries=$(tar -tf "$share/tree.tar" | wc -l)
@@ -398,12 +405,13 @@ tcg_part() {
 		echo "  ours:      tcg_vm + QEMU peak PSS $(median "${mem_ours[@]}") KiB; run $(fmt "$(median "${ms_ours[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_ours[@]}")" 0) ms"
 		[[ $peers == *vfsd* ]] && echo "  virtiofsd: QEMU peak PSS + virtiofsd peak PSS $(median "${mem_vfsd[@]}") KiB; run $(fmt "$(median "${ms_vfsd[@]}")" 0) ms, CPU (QEMU + virtiofsd) $(fmt "$(median "${cpu_vfsd[@]}")" 0) ms"
 		[ "$have9p" = 1 ] && echo "  9p:        QEMU peak PSS $(median "${mem_9p[@]}") KiB; run $(fmt "$(median "${ms_9p[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_9p[@]}")" 0) ms"
-		[ "$have9p" = 1 ] || echo "SKIPPED 9p: the guest kernel has no 9P (it needs CONFIG_NET_9P=y, CONFIG_NET_9P_VIRTIO=y, CONFIG_9P_FS=y)"
+		[ "$have9p" = 1 ] || echo "SKIPPED 9p: $VMLINUX has no 9P (it needs CONFIG_NET_9P=y, CONFIG_NET_9P_VIRTIO=y, CONFIG_9P_FS=y; kernel/config.bench.fragment)"
 	} > "$BENCH_TMP/tcg.notes"
 	table "${cols[@]}"
 	cat "$BENCH_TMP/tcg.notes"
 	echo "guest clocksource: ours $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/ours.1.raw" | tr -d '\r')," \
-		"virtiofsd $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/vfsd.1.raw" 2> /dev/null | tr -d '\r')"
+		"virtiofsd $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/vfsd.1.raw" 2> /dev/null | tr -d '\r')," \
+		"9p $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/9p.1.raw" 2> /dev/null | tr -d '\r')"
 	echo "note: guest caches dropped before the cold steps (host caches stay warm for every peer);"
 	echo "      untar = busybox tar, $entries entries; the guest CPU is emulated, so ratios show the machinery."
 }

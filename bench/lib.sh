@@ -1,11 +1,39 @@
-# Shared by bench/boot.sh and bench/fs.sh: timing and memory of a process tree, medians and
-# ratios, busybox roots, initramfs images and the QEMU microvm command line. Source it after
-# `cd` to the repository root, with BENCH_TMP set to a scratch directory.
+# Shared by the bench scripts: the bench-only guest kernel, timing and memory of a process
+# tree, medians and ratios, busybox roots, initramfs images and the QEMU microvm command line.
+# Source it after `cd` to the repository root, with BENCH_TMP set to a scratch directory.
 
 BUILD=${BUILD:-build}
 BENCH_QEMU=${BENCH_QEMU:-qemu-system-x86_64}
 BENCH_BUSYBOX=${BENCH_BUSYBOX:-/bin/busybox}
 BENCH_VIRTIOFSD=${BENCH_VIRTIOFSD:-/usr/lib/qemu/virtiofsd}
+
+# bench_kernel OUTDIR: the bench-only guest kernel in OUTDIR/vmlinux (+ vmlinux.config): the
+# product options plus kernel/config.bench.fragment (9P and virtio-net, for the QEMU peers of
+# fs.sh and net.sh). kernel/build.sh builds and caches it, run from a scratch tree whose
+# kernel/config.fragment is the two fragments joined: its cache key hashes the fragment, so the
+# variant gets a key of its own while the product's (which also hashes build.sh) stays as it is.
+bench_kernel() {
+	local tree=$BENCH_TMP/bench-kernel-tree
+	mkdir -p "$tree/kernel"
+	ln -sfn "$PWD/scripts" "$tree/scripts"
+	ln -sf "$PWD/kernel/build.sh" "$tree/kernel/build.sh"
+	cat kernel/config.fragment kernel/config.bench.fragment > "$tree/kernel/config.fragment"
+	[ -f "$("$tree/kernel/build.sh" --entry)/vmlinux" ] ||
+		echo "building the bench kernel (product + kernel/config.bench.fragment): first run only," \
+			"6-11 min on 2 idle cores, longer on a loaded machine"
+	"$tree/kernel/build.sh" "$1" > /dev/null
+}
+
+# use_bench_kernel: VMLINUX = the bench kernel (built on first use) unless KRUN_VMLINUX names a
+# kernel; when the build fails VMLINUX stays as it was (the peers that need 9P or virtio-net skip).
+use_bench_kernel() {
+	[ -z "${KRUN_VMLINUX:-}" ] || return 0
+	if bench_kernel "$PWD/$BUILD/bench-kernel"; then
+		VMLINUX=$PWD/$BUILD/bench-kernel/vmlinux
+	else
+		echo "the bench kernel did not build: $VMLINUX runs every peer"
+	fi
+}
 
 # Why this machine has no hardware KVM (chroot_vm cannot boot Linux), or nothing.
 hw_kvm_missing() {

@@ -9,7 +9,10 @@
 #      port map) vs QEMU's user networking (slirp: virtio-net-device on the same microvm, kernel
 #      and CPU; guest -> host to 10.0.2.2, host -> guest through hostfwd) vs the host's loopback.
 #  (b) hardware KVM: chroot_vm vs slirp under -accel kvm vs the loopback (only with hardware KVM).
-# The slirp peer needs CONFIG_VIRTIO_NET in the guest kernel; without it that column is SKIPPED.
+# The QEMU peers boot the bench kernel (kernel/config.bench.fragment: the product's options plus
+# virtio-net, built and cached on first use; KRUN_VMLINUX overrides it), since the product kernel
+# has no virtio-net. Under TCG tcg_vm boots it too, so one kernel serves every column and only the
+# networking machinery differs; chroot_vm (KVM) always boots the product kernel of libkrunfw.
 # Usage: bench/net.sh [--quick] [tcg|kvm]...   (after `make`)
 # Environment: NET_MIB (100: stream size in a guest), NET_HOST_MIB (1024: on the loopback),
 # NET_RATE_S (3: seconds of connections), NET_REPEAT (3: medians of that many runs); --quick:
@@ -197,11 +200,13 @@ tcg_part() {
 	echo "   streams: $MIB MiB in a guest, $HOST_MIB MiB on the loopback; connections for ${RATE_S} s; $REPEAT runs"
 	why=$(qemu_missing)
 	[ -n "$why" ] || [ -x "$BUILD/tcg_vm" ] || why="$BUILD/tcg_vm not built (make)"
+	[ -n "$why" ] || use_bench_kernel
 	[ -n "$why" ] || [ -r "$VMLINUX" ] || why="no guest kernel $VMLINUX"
 	if [ -n "$why" ]; then
 		echo "SKIPPED tcg_vm: $why"
 		return
 	fi
+	echo "   guest kernel: $VMLINUX"
 	loopback
 	tsi_runs tcg_vm
 	why=$(slirp_missing)
@@ -225,6 +230,8 @@ kvm_part() {
 		echo "SKIPPED chroot_vm, slirp -accel kvm: $why"
 		return
 	fi
+	use_bench_kernel
+	echo "   guest kernel: slirp $VMLINUX, chroot_vm the product kernel (libkrunfw)"
 	loopback
 	tsi_runs chroot_vm
 	why=$(slirp_missing)
