@@ -84,6 +84,30 @@ check-asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all tests $(CHECK_DEPS)
 	$(Q)BUILD=build-asan tests/run.sh
 
+# Static analysis: clang-tidy's analyzer and a bugprone-* subset over the library and the init
+# (docs/testing.md). Not in `check`: several minutes on 2 cores. One stamp per file, so
+# `make -j2 tidy` is incremental; any header change re-checks everything.
+TIDY ?= clang-tidy
+TIDY_CHECKS := -*,clang-analyzer-*,-clang-analyzer-optin.performance.Padding,\
+	-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling,bugprone-*,\
+	-bugprone-easily-swappable-parameters,-bugprone-narrowing-conversions,\
+	-bugprone-implicit-widening-of-multiplication-result
+# `if (strcmp(a, b))` and `!memcmp(...)` are the house style, not a bug.
+TIDY_CONFIG := {Checks: '$(TIDY_CHECKS)', WarningsAsErrors: '*', CheckOptions: [{key: \
+	bugprone-suspicious-string-compare.WarnOnImplicitComparison, value: false}]}
+TIDY_SRCS := $(LIB_SRCS) $(filter-out init/test_%.c,$(wildcard init/*.c))
+TIDY_HDRS := $(shell find src init include -name '*.h')
+
+$(BUILD)/tidy/%.ok: %.c $(TIDY_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TIDY    $<")
+	$(Q)$(TIDY) --quiet --config="$(TIDY_CONFIG)" --header-filter='/(src|init)/' $< -- \
+		-std=gnu11 -D_GNU_SOURCE -Isrc -Iinclude -Iinit > $@.log 2>&1 || \
+		{ grep -v 'warnings* generated' $@.log >&2; exit 1; }
+	@touch $@
+
+tidy: $(TIDY_SRCS:%.c=$(BUILD)/tidy/%.ok)
+
 install: lib install-krunfw install-krun
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
 	install -m 0755 $(BUILD)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -94,5 +118,5 @@ install: lib install-krunfw install-krun
 clean:
 	rm -rf $(BUILD) build-asan
 
-.PHONY: all lib tools tests deps check check-asan install clean
+.PHONY: all lib tools tests deps check check-asan tidy install clean
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -132,11 +132,12 @@ static int parse_rlim(const char *s, rlim_t *out)
 static int parse_rlimit(struct config *c, const char *v)
 {
 	char buf[128];
+	size_t vlen = strlen(v);
 	rlim_t cur, max;
 
-	if (strlen(v) >= sizeof(buf))
+	if (vlen >= sizeof(buf))
 		return -EINVAL;
-	strcpy(buf, v);
+	memcpy(buf, v, vlen + 1);
 	char *eq = strchr(buf, '=');
 	char *colon = eq ? strchr(eq + 1, ':') : NULL;
 	if (!colon)

@@ -61,6 +61,8 @@ static int read_file(const char *path, size_t max, char **out, size_t *len)
 	char *buf = NULL;
 	int err = 0;
 
+	*out = NULL;    /* defined on every path, whatever errno holds */
+	*len = 0;
 	if (fd < 0)
 		return -errno;
 	/* Read to EOF: a virtual file's size from stat is not to be trusted. */

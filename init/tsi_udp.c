@@ -89,7 +89,7 @@ static void chan_close(struct chan *c)
 /* The cheap test first: most sendmsg calls name no peer and go on into the kernel at once. */
 static bool msg_names_peer(const struct tsi_notif *n)
 {
-	struct user_msghdr h;
+	struct user_msghdr h = { 0 };
 	struct iovec local = { .iov_base = &h, .iov_len = sizeof(h) };
 	struct iovec remote = { .iov_base = (void *)(uintptr_t)n->data.args[1], .iov_len = sizeof(h) };
 
@@ -190,6 +190,7 @@ static int bind_and_locate(int sfd, int domain, struct chan *c)
 
 	if (getsockname(sfd, (struct sockaddr *)&ss, &len) < 0)
 		return -errno;
+	/* NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult): getsockname filled it */
 	if ((domain == AF_INET ? sin->sin_port : sin6->sin6_port) == 0) {
 		memset(&ss, 0, sizeof(ss));
 		ss.ss_family = (sa_family_t)domain;

@@ -7,7 +7,7 @@ for group in "$@"; do
 	case "$group" in
 	build)  pkgs="$pkgs gcc make libc6-dev binutils pkg-config musl-tools" ;;
 	kernel) pkgs="$pkgs linux-source-6.1 flex bison libelf-dev libssl-dev bc xz-utils" ;;
-	test)   pkgs="$pkgs busybox-static fuse3 bindfs python3 clang libclang-rt-14-dev cpio" ;;
+	test)   pkgs="$pkgs busybox-static fuse3 bindfs python3 clang libclang-rt-14-dev cpio clang-tidy cppcheck" ;;
 	tcg)    pkgs="$pkgs qemu-system-x86" ;;
 	bench)  pkgs="$pkgs qemu-system-x86 hyperfine" ;;
 	*) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

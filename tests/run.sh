@@ -43,9 +43,10 @@ done
 #   e2e-rootfs  real programs from the Debian root (when built; KRUN_TEST_ROOTFS=1 builds it)
 #   faults      hostile guests and host faults
 #   fuzz        a short libFuzzer round per target
+#   lint        clang-tidy (make tidy) and cppcheck over our C sources
 for layer in kernel/run.sh guest/run.sh fuse/run.sh e2e/run.sh e2e/fs.sh e2e/tsi.sh e2e/net_load.sh e2e/balloon.sh \
 	     e2e/crun.sh e2e/examples.sh \
-	     e2e/rootfs.sh e2e/faults.sh fuzz/run.sh; do
+	     e2e/rootfs.sh e2e/faults.sh fuzz/run.sh lint/run.sh; do
 	name=${layer%/run.sh}
 	name=${name%.sh}
 	name=${name/\//-}

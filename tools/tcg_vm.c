@@ -29,7 +29,10 @@
 	"KRUN_SERIAL_LOG=FILE (kernel messages on ttyS0 to FILE), KRUN_DEBUG=1 (print the\n" \
 	"QEMU command, kernel log to /tmp/tcg_vm.PID.serial.log; 2: also trace vhost-user),\n" \
 	"KRUN_TCG_VSOCK=0 (no vsock device: no guest network), KRUN_TSI_DNS=IP[:PORT] (guest\n" \
-	"DNS goes there over TCP; default: the first nameserver of /etc/resolv.conf)."
+	"DNS goes there over TCP; default: the first nameserver of /etc/resolv.conf),\n" \
+	"KRUN_TCG_BALLOON=0 (no virtio-balloon; default: one with free page reporting),\n" \
+	"KRUN_KERNEL_ARGS=ARGS (appended to the kernel command line, e.g. initcall_debug),\n" \
+	"KRUN_TCG_TSC_KHZ=N (the guest's TSC rate; default: the host's, measured; 0: none)."
 
 /* fds 0-2 must exist, or our sockets would take their numbers and receive program output. */
 static void ensure_std_fds(void)

@@ -113,6 +113,7 @@ static int insert_locked(struct krun_ctx *c)
 		return -ENOSPC;
 	if (table_len == table_cap) {
 		size_t cap = table_cap ? table_cap * 2 : 8;
+		/* NOLINTNEXTLINE(bugprone-sizeof-expression): a table of pointers, sized as such */
 		struct krun_ctx **grown = realloc(table, cap * sizeof(*grown));
 
 		if (!grown)

@@ -15,6 +15,7 @@ static int host_dir(const char *path, char **out)
 {
 	struct stat st;
 
+	*out = NULL;    /* defined on every path, whatever errno holds */
 	if (!path || !*path)
 		return -EINVAL;
 	if (stat(path, &st) < 0)
@@ -74,7 +75,10 @@ static int add_share_locked(struct krun_ctx *c, const char *tag, char *dir, bool
 		return -ENOMEM;
 	}
 	c->shares = grown;
-	grown[c->nr_shares++] = (struct ctx_share){ tag_copy, dir, read_only };
+	grown[c->nr_shares].tag = tag_copy;
+	grown[c->nr_shares].host_path = dir;
+	grown[c->nr_shares].read_only = read_only;
+	c->nr_shares++;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "devices/console.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -163,7 +164,7 @@ static int init_ports(struct console *c, const struct console_config *cfg)
 		const struct console_port_config *pc = &cfg->ports[i];
 		struct console_port *p = &c->ports[i + 1];
 
-		strcpy(p->name, pc->name);
+		snprintf(p->name, sizeof(p->name), "%s", pc->name);    /* length checked above */
 		ret = console_port_init(p, c, i + 1, pc->dir == CONSOLE_TO_GUEST ? pc->fd : -1,
 					pc->dir == CONSOLE_FROM_GUEST ? pc->fd : -1);
 	}

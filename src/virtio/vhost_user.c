@@ -20,6 +20,7 @@
 
 #include "util/evloop.h"
 #include "util/log.h"
+#include "util/unixsock.h"
 #include "virtio/vhost_user_int.h"
 
 /* A frontend that stalls mid-message must not hold the loop thread forever. */
@@ -276,12 +277,11 @@ bool vhost_user_closed(const struct vhost_user *vu)
 
 int vhost_user_listen(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
+	struct sockaddr_un sa;
+	int ret = unixsock_addr(path, &sa), fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
+	if (ret)
+		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;

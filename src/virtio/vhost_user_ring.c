@@ -259,6 +259,8 @@ static int map_region(const struct vhost_user_region *reg, int fd, struct vu_map
 	struct stat st;
 	void *p;
 
+	*map = (struct vu_map){ .base = NULL };     /* defined on every path */
+	*hva = NULL;
 	if (reg->size == 0 || __builtin_add_overflow(reg->mmap_offset, reg->size, &end) ||
 	    end - start > SIZE_MAX || start > INT64_MAX)
 		return -EINVAL;

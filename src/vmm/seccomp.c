@@ -232,13 +232,13 @@ int seccomp_resolve(int level)
 	return -EINVAL;
 }
 
-static int install(const struct sock_fprog *fprog)
+static int install(const struct sock_fprog *fprog, unsigned int flags)
 {
 	long r;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return -errno;
-	r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, fprog);
+	r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, fprog);
 	if (r < 0)
 		return -errno;
 	if (r > 0) {
@@ -249,7 +249,7 @@ static int install(const struct sock_fprog *fprog)
 	return 0;
 }
 
-int seccomp_apply(int level)
+static int apply(int level, unsigned int flags)
 {
 	struct sock_filter prog[SECCOMP_MAX_INSNS];
 	struct sock_fprog fprog = { .filter = prog };
@@ -262,7 +262,7 @@ int seccomp_apply(int level)
 	if (len < 0)
 		return len;
 	fprog.len = (unsigned short)len;
-	ret = install(&fprog);
+	ret = install(&fprog, flags);
 	if (ret && level == SECCOMP_LEVEL_LOG) {
 		log_warn("cannot install the seccomp filter (log mode, going on): %s", strerror(-ret));
 		return 0;
@@ -272,4 +272,14 @@ int seccomp_apply(int level)
 	else
 		log_debug("seccomp filter installed: %s, %d instructions", seccomp_level_name(level), len);
 	return ret;
+}
+
+int seccomp_apply(int level)
+{
+	return apply(level, SECCOMP_FILTER_FLAG_TSYNC);
+}
+
+int seccomp_apply_thread(int level)
+{
+	return apply(level, 0);
 }

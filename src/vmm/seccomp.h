@@ -18,7 +18,8 @@ enum seccomp_level {
 	SECCOMP_LEVEL_ON,
 };
 
-#define SECCOMP_LEVEL_DEFAULT SECCOMP_LEVEL_LOG
+/* Enforcing: every device backend has run Linux guests under it (docs/security.md). */
+#define SECCOMP_LEVEL_DEFAULT SECCOMP_LEVEL_ON
 /* Upper bound of the filter's length, in instructions (well under BPF_MAXINSNS). */
 #define SECCOMP_MAX_INSNS 512
 
@@ -44,5 +45,12 @@ int seccomp_sanitizer_build(void);
  * mode a failure to install is only a warning.
  */
 int seccomp_apply(int level) __attribute__((warn_unused_result));
+
+/*
+ * The same for the calling thread only (and the threads it creates later): for a process
+ * whose other threads legitimately need more, e.g. tcg_vm, whose main thread supervises QEMU
+ * while its vhost-user backend threads run our devices. ON still kills the whole process.
+ */
+int seccomp_apply_thread(int level) __attribute__((warn_unused_result));
 
 #endif

@@ -6,7 +6,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)
 # Sources each target needs besides itself (targets add theirs here), and extra flags.
 FUZZ_SRCS_virtq := src/virtio/virtq.c src/vmm/gmem.c src/util/log.c
 FUZZ_SRCS_vhost_user := src/virtio/vhost_user_req.c src/virtio/virtq.c src/virtio/device.c \
-	src/vmm/gmem.c src/util/evloop.c src/util/iov.c src/util/log.c
+	src/vmm/gmem.c src/util/evloop.c src/util/iov.c src/util/log.c src/util/unixsock.c
 FUZZ_SRCS_kernel_loader := src/arch/x86_64/boot.c src/vmm/gmem.c src/util/log.c
 FUZZ_SRCS_api_parsers := src/api/ctx.c src/api/exec.c src/api/net.c src/api/shares.c \
 	src/api/strv.c src/api/krunfw.c src/util/log.c $(wildcard src/util/unixsock.c) \

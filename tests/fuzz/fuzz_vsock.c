@@ -25,15 +25,17 @@
  *     spread over (bits 3-4) + 1 descriptors, then a tx kick; with bit 5 the payload is
  *     instead (length byte) * 32 zero bytes that the input does not carry;
  *   1 rx buffers: (bits 3-7) + 1 buffers of (next byte) * 8 bytes each, then an rx kick;
- *   2 device reset and re-activation (what a driver reload does);
+ *   2 device reset and re-activation (what a driver reload does), negotiating
+ *     VIRTIO_VSOCK_F_SEQPACKET unless bit 3 is set (the first activation negotiates it);
  *   3 raw guest RAM write: u16 offset, length byte, bytes (rings included), then both kicks;
- *   4 the host accepts pending connections to the mapped port and closes them;
+ *   4 the host accepts pending connections to the mapped ports and closes them;
  *   5 kick queue (bits 3-4) without adding anything;
- *   6 host side, bits 3-4: 0 accept pending connections to the mapped port (kept, at most
- *     8), 1 write (length byte, bytes) to kept connection (bits 5-7), 2 close it, 3 connect
- *     to the port the device listens on;
+ *   6 host side, bits 3-4: 0 accept pending connections to the mapped ports (kept, at most
+ *     8), 1 write (length byte, bytes) to kept connection (bits 5-7; one message on a
+ *     seqpacket one), 2 close it, 3 connect to the port the device listens on;
  *   7 one round of the event loop (the device's host socket and timer handlers).
- * Guest port 1234 maps to a host socket the target listens on; the device listens for
+ * Host port 1234 maps to a SOCK_STREAM socket the target listens on, host port 1235 to a
+ * SOCK_SEQPACKET one (a guest seqpacket socket reaches it; 5.10.6.6); the device listens for
  * host connections to guest port 77. The loop is pulled in to run it one round at a time.
  */
 #define RAM_GPA 0x100000ull
@@ -46,6 +48,7 @@
 #define TX_SLOTS 8u
 #define HDR ((uint32_t)sizeof(struct virtio_vsock_hdr))
 #define MAP_PORT 1234
+#define MAP_SEQ_PORT 1235
 #define LISTEN_PORT 77
 #define HOST_CONNS 8
 
@@ -58,8 +61,8 @@ struct ring {
 
 static uint8_t *ram;
 static struct gmem mem;
-static char dir[80], sock_path[128], listen_path[128];
-static int lfd = -1;
+static char dir[80], sock_path[128], seq_path[128], listen_path[128];
+static int lfd = -1, seq_lfd = -1;
 static int host[HOST_CONNS] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 static struct ring rings[3];
 static bool trace;              /* FUZZ_TRACE=1: print each packet the guest receives */
@@ -71,13 +74,26 @@ static void cleanup(void)
 {
 	if (lfd >= 0)
 		close(lfd);
+	if (seq_lfd >= 0)
+		close(seq_lfd);
 	unlink(sock_path);
+	unlink(seq_path);
 	rmdir(dir);
+}
+
+static int listen_at(const char *path, int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 16))
+		abort();
+	return fd;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	const char *tmp = getenv("TMPDIR");
 
 	(void)argc;
@@ -90,11 +106,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(dir))
 		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/host.sock", dir);
+	snprintf(seq_path, sizeof(seq_path), "%s/seq.sock", dir);
 	snprintf(listen_path, sizeof(listen_path), "%s/listen.sock", dir);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock_path);
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) || listen(lfd, 16))
-		abort();
+	lfd = listen_at(sock_path, SOCK_STREAM);
+	seq_lfd = listen_at(seq_path, SOCK_SEQPACKET);
 	atexit(cleanup);
 	ram = calloc(1, RAM_SIZE);
 	gmem_init(&mem);
@@ -108,6 +123,8 @@ static void drain_host(void)
 	int fd;
 
 	while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(fd);
+	while ((fd = accept4(seq_lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
 		close(fd);
 }
 
@@ -128,9 +145,12 @@ static size_t act_host(uint8_t a, const uint8_t *p, size_t n)
 
 	switch ((a >> 3) & 3) {
 	case 0:
-		for (unsigned int k = 0; k < HOST_CONNS; k++)
+		for (unsigned int k = 0; k < HOST_CONNS; k++) {
 			if (host[k] < 0)
 				host[k] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (host[k] < 0)
+				host[k] = accept4(seq_lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		}
 		return 0;
 	case 1:
 		if (n < 1)
@@ -172,7 +192,7 @@ static void pump(struct evloop *loop)
 	free_watches(loop, false);
 }
 
-static int start(struct virtio_dev *dev)
+static int start(struct virtio_dev *dev, bool seqpacket)
 {
 	memset(ram, 0, 0x4000);     /* the rings; buffers keep whatever they held */
 	for (unsigned int q = 0; q < 3; q++) {
@@ -189,6 +209,8 @@ static int start(struct virtio_dev *dev)
 	}
 	dev->mem = &mem;
 	dev->driver_features = 1ull << 32;  /* VIRTIO_F_VERSION_1 */
+	if (seqpacket)
+		dev->driver_features |= 1ull << VIRTIO_VSOCK_F_SEQPACKET;
 	return dev->ops->activate(dev);
 }
 
@@ -334,11 +356,12 @@ static size_t act_poke(struct virtio_dev *dev, const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vsock_port_map ports[2] = {
+	struct vsock_port_map ports[3] = {
 		{ .port = MAP_PORT, .path = sock_path, .listen = false },
+		{ .port = MAP_SEQ_PORT, .path = seq_path, .listen = false },
 		{ .port = LISTEN_PORT, .path = listen_path, .listen = true },
 	};
-	struct vsock_config cfg = { .ports = ports, .nr_ports = 2, .max_conns = 8, .buf_size = 4096 };
+	struct vsock_config cfg = { .ports = ports, .nr_ports = 3, .max_conns = 8, .buf_size = 4096 };
 	struct virtio_dev *dev;
 	struct evloop *loop;
 	size_t off = 0;
@@ -354,7 +377,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	dev->loop = loop;
 	memset(ram + RX_BUFS, 0, RAM_SIZE - RX_BUFS);
-	if (start(dev))
+	if (start(dev, true))
 		abort();
 	while (off < size) {
 		uint8_t a = data[off++];
@@ -368,7 +391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 2:
 			dev->ops->reset(dev);
-			if (start(dev))
+			if (start(dev, !(a & 8)))
 				abort();
 			poked = false;
 			break;

@@ -311,6 +311,40 @@ def vsock_seeds():
           + vs_tx("RESPONSE", src_port=77, dst_port=HOST_PORT) + host_write(b"hi guest") + pump
           + vs_tx("RW", src_port=77, dst_port=HOST_PORT, payload=b"hi host") + pump
           + vs_tx("SHUTDOWN", src_port=77, dst_port=HOST_PORT, flags=3) + pump + bytes([5 | 1 << 3]))
+    vsock_seqpacket_seeds(pump, accept, close0, host_write)
+
+
+SEQ_PORT, SEQ, EOM, EOR = 1235, 2, 1, 2  # the seqpacket-mapped port, TYPE_SEQPACKET, SEQ_* flags
+
+
+def seq_tx(op, **kw):
+    kw.setdefault("dst_port", SEQ_PORT)
+    return vs_tx(op, typ=SEQ, **kw)
+
+
+def vsock_seqpacket_seeds(pump, accept, close0, host_write):
+    """Seqpacket (VIRTIO_VSOCK_F_SEQPACKET, negotiated at the first activation)."""
+    write("vsock", "seq_roundtrip", vs_rx(8, 512) + seq_tx("REQUEST") + pump + accept
+          + seq_tx("RW", payload=b"first part, ") + seq_tx("RW", payload=b"end", flags=EOM | EOR)
+          + seq_tx("RW", payload=b"one", flags=EOM) + seq_tx("RW", flags=EOM) + pump
+          + host_write(b"a host message") + host_write(b"") + pump + seq_tx("CREDIT_UPDATE", fwd_cnt=30)
+          + seq_tx("SHUTDOWN", flags=3) + pump + close0 + pump + seq_tx("RST"))
+    # Host messages larger than one rx buffer go out as fragments, EOM on the last.
+    write("vsock", "seq_fragments", vs_rx(4, 64) + seq_tx("REQUEST") + pump + accept
+          + host_write(b"m" * 200) + host_write(b"n" * 90) + pump + vs_rx(8, 64) + pump + vs_rx(8, 64)
+          + pump + seq_tx("CREDIT_REQUEST") + pump + close0 + pump)
+    # Seqpacket only once negotiated; stream and seqpacket ports refuse the other type.
+    # (a reset drops the rx buffers: post new ones after each)
+    write("vsock", "seq_negotiation", bytes([2 | 8]) + vs_rx(8, 256) + seq_tx("REQUEST") + pump
+          + bytes([2]) + vs_rx(8, 256) + seq_tx("REQUEST") + pump + seq_tx("REQUEST", src_port=5001, dst_port=1234)
+          + vs_tx("REQUEST", src_port=5002, dst_port=SEQ_PORT) + pump + accept + bytes([4]))
+    # Complete messages for a host peer that never reads: the device bounds what it holds.
+    held = vs_rx(8, 512) + seq_tx("REQUEST") + pump + accept
+    for i in range(280):   # small messages within the credit, more than a socket buffers
+        held += seq_tx("RW", bulk=16, flags=EOM if i % 4 else 0)
+        if i % 32 == 31:
+            held += pump + vs_rx(1, 512)
+    write("vsock", "seq_backpressure", held + seq_tx("SHUTDOWN", flags=3) + pump + close0 + pump)
 
 
 def main():

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -56,6 +57,7 @@ static int allowed_calls(void)
 	int ep = epoll_create1(EPOLL_CLOEXEC), sk = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint64_t one = 1;
+	struct fsxattr fsx;
 	struct rlimit rl;
 	pthread_t t;
 	void *p;
@@ -77,6 +79,9 @@ static int allowed_calls(void)
 		return 15;
 	if (getrlimit(RLIMIT_NOFILE, &rl))      /* the FUSE server's descriptor guard */
 		return 16;
+	/* The FUSE server's file attribute ioctls reach the kernel (an eventfd: ENOTTY). */
+	if (ioctl(efd, FS_IOC_GETFLAGS, &one) == 0 || ioctl(efd, FS_IOC_FSGETXATTR, &fsx) == 0)
+		return 17;
 	close(fd);
 	close(efd);
 	close(ep);
@@ -146,6 +151,49 @@ static int thread_kills_process(void)
 	return 25;
 }
 
+static void *thread_filtered_netlink(void *arg)
+{
+	(void)arg;
+	if (seccomp_apply_thread(SECCOMP_LEVEL_ON))
+		return (void *)1;
+	socket(AF_NETLINK, SOCK_RAW, 0);
+	return NULL;
+}
+
+static void *thread_filtered_allowed(void *arg)
+{
+	(void)arg;
+	if (seccomp_apply_thread(SECCOMP_LEVEL_ON) || allowed_calls())
+		return (void *)1;
+	return NULL;
+}
+
+/* tcg_vm's layout: a backend thread under the filter, the main thread free to do more. */
+static int thread_filter_spares_main(void)
+{
+	pthread_t t;
+	void *res = (void *)1;
+	int fd;
+
+	if (pthread_create(&t, NULL, thread_filtered_allowed, NULL) || pthread_join(t, &res) || res)
+		return 30;
+	fd = socket(AF_NETLINK, SOCK_RAW, 0);   /* off the list, but this thread is unfiltered */
+	if (fd < 0)
+		return 31;
+	close(fd);
+	return 0;
+}
+
+/* A call off the list in the filtered thread still kills the whole process. */
+static int thread_filter_kills_process(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, thread_filtered_netlink, NULL) == 0)
+		pthread_join(t, NULL);
+	return 32;
+}
+
 static void test_build(void)
 {
 	struct sock_filter prog[SECCOMP_MAX_INSNS];
@@ -163,12 +211,14 @@ static void test_build(void)
 static void test_resolve(void)
 {
 	unsetenv("KRUN_SECCOMP");
-	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_ENV), SECCOMP_LEVEL_DEFAULT);
+	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_ENV), SECCOMP_LEVEL_ON);     /* enforcing by default */
+	setenv("KRUN_SECCOMP", "", 1);
+	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_ENV), SECCOMP_LEVEL_ON);
 	setenv("KRUN_SECCOMP", "on", 1);
 	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_ENV), SECCOMP_LEVEL_ON);
 	setenv("KRUN_SECCOMP", "off", 1);
 	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_ENV), SECCOMP_LEVEL_OFF);
-	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_LOG), SECCOMP_LEVEL_LOG);
+	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_LOG), SECCOMP_LEVEL_LOG);    /* explicit beats env */
 	setenv("KRUN_SECCOMP", "yes", 1);
 	CHECK_EQ(seccomp_resolve(SECCOMP_LEVEL_ENV), -EINVAL);
 	CHECK_EQ(seccomp_resolve(42), -EINVAL);
@@ -205,6 +255,17 @@ static void test_enforce_kills(void)
 	expect_sigsys(do_setrlimit);
 }
 
+static void test_thread_filter(void)
+{
+	int st = in_child(SECCOMP_LEVEL_OFF, thread_filter_spares_main);
+
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	st = in_child(SECCOMP_LEVEL_OFF, thread_filter_kills_process);
+	CHECK(WIFSIGNALED(st));
+	CHECK_EQ(WTERMSIG(st), SIGSYS);
+}
+
 static void test_log_only_logs(void)
 {
 	int st = in_child(SECCOMP_LEVEL_LOG, do_netlink);
@@ -222,6 +283,7 @@ int main(void)
 	RUN_TEST(test_resolve);
 	RUN_TEST(test_enforce_allows);
 	RUN_TEST(test_enforce_kills);
+	RUN_TEST(test_thread_filter);
 	RUN_TEST(test_log_only_logs);
 	return HARNESS_EXIT();
 }

@@ -90,7 +90,8 @@ static int load_phdr(const struct gmem *mem, int fd, uint64_t file_size, const E
 static int load_elf(const struct gmem *mem, int fd, uint64_t file_size, struct arch_boot *boot)
 {
 	Elf64_Ehdr eh;
-	Elf64_Phdr ph[ELF_MAX_PHDRS];
+	/* Zeroed: entries past e_phnum are never read, but no path can then see garbage. */
+	Elf64_Phdr ph[ELF_MAX_PHDRS] = { 0 };
 	int ret;
 
 	if (file_size < sizeof(eh) || pread_full(fd, &eh, sizeof(eh), 0) || check_ehdr(&eh))

@@ -104,7 +104,7 @@ int mptable_write(const struct gmem *mem, unsigned int nr_vcpus)
 		return -EINVAL;
 	/* 4.1 floating pointer: signature, table address, length in 16-byte units, revision. */
 	memset(p, 0, 16);
-	memcpy(p, "_MP_", 4);
+	memcpy(p, "_MP_", 4);   /* NOLINT(bugprone-not-null-terminated-result): a 4-byte tag */
 	memcpy(p + 4, &table_gpa, 4);
 	p[8] = 1;
 	p[9] = MP_SPEC_REV;

@@ -64,7 +64,7 @@ static int listen_on(const char *addr, uint16_t port)
 
 static void header_for(const struct tsi_listener *l, int hfd, struct krun_tsi_inbound *in)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 
 	memset(in, 0, sizeof(*in));

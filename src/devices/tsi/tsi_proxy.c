@@ -272,8 +272,10 @@ static void proxy_reset(void *opaque)
 {
 	struct tsi_proxy *p = opaque;
 
-	while (p->conns)
-		tsi_conn_close(p->conns);
+	for (struct tsi_conn *c = p->conns, *next; c; c = next) {
+		next = c->next;
+		tsi_conn_close(c);
+	}
 }
 
 static void proxy_destroy(void *opaque)

@@ -272,7 +272,7 @@ int tsi_req_finish(int fd)
 
 void tsi_req_response(int fd, int error, struct krun_tsi_response *resp)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t len = sizeof(ss);
 
 	memset(resp, 0, sizeof(*resp));
