@@ -1,7 +1,7 @@
 #!/bin/bash
 # Fault injection against a running VM: the host share removed, made read-only or full mid-run,
-# the caller's stdout closed, guest programs killed, spinning, fork-bombing or filling RAM, and
-# a leak check. Prints PASS/FAIL/SKIP per check and runner (chroot_vm: hardware KVM only).
+# the caller's stdout closed, a host peer resetting proxied connections, guest programs killed,
+# spinning, fork-bombing or filling RAM, and a leak check. Prints PASS/FAIL/SKIP per check and runner (chroot_vm: hardware KVM only).
 # Environment: FAULTS_RUNNERS ("chroot_vm tcg_vm"), FAULTS_ONLY (regex on the check name),
 # KRUN_VMLINUX (tcg_vm kernel, default $BUILD/vmlinux), FAULTS_VERBOSE=1 (last output lines).
 cd "$(dirname "$0")/../.." || exit 2
@@ -169,8 +169,35 @@ chk_no_leaks() {
 	return 1
 }
 
+chk_peer_reset() {
+	# A host server that resets every connection (SO_LINGER 0) once it has read the request: the
+	# guest program's request fails, and the same VM's next connection is served all the same.
+	# (The guest reads the reset as a premature end of stream: virtio-vsock has no reset errno
+	# for a connected socket; docs/networking.md.)
+	command -v python3 > /dev/null || { echo "python3 not installed"; return 2; }
+	local port=$((20000 + RANDOM % 20000)) srv
+	python3 -c 'import socket,struct,sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8)
+n = 0
+while True:
+    c, _ = s.accept(); c.recv(100); n += 1
+    open(sys.argv[2], "w").write(str(n))
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()' \
+		"$port" "$T/resets" 2> "$T/srv.err" &
+	srv=$!
+	for _ in $(seq 50); do grep -q ":$(printf %04X "$port") " /proc/net/tcp && break; sleep 0.1; done
+	vm / /bin/sh -c "for i in 1 2; do busybox wget -q -O- http://127.0.0.1:$port/ 2>&1; echo req\$i=\$?; done; echo after"
+	kill "$srv" 2> /dev/null; wait "$srv" 2> /dev/null
+	local served; served=$(cat "$T/resets" 2> /dev/null)
+	[ "$rc" -eq 0 ] && grep -q "^after" <<< "$out" && grep -q "^req1=[1-9]" <<< "$out" &&
+		grep -q "^req2=[1-9]" <<< "$out" && [ "$served" = 2 ] && ! leftover_qemu && return 0
+	echo "expected both requests reset (wget status != 0), 2 served, status 0: served=${served:-0}; $(why)"
+	return 1
+}
+
 CHECKS="share_removed share_readonly share_full stdout_closed sigkill_program spin_sigterm spin_terminal
-fork_bomb guest_oom no_leaks"
+peer_reset fork_bomb guest_oom no_leaks"
 for RUNNER in $RUNNERS; do
 	reason=$(runner_unavailable "$RUNNER")
 	if [ -n "$reason" ]; then
