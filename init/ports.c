@@ -57,7 +57,7 @@ static bool scan(char devs[3][64])
 			all_named = false;
 		for (int i = 0; i < 3; i++)
 			if (!strcmp(name, port_names[i]))
-				snprintf(devs[i], 64, "%s", e->d_name);   /* length checked above */
+				memcpy(devs[i], e->d_name, len + 1);     /* len < 64: checked above */
 	}
 	closedir(d);
 	return all_named;
