@@ -3,8 +3,10 @@
 # workload (a small static C program plus busybox tar) run the same way everywhere:
 #  (a) host, /dev/fuse: our FUSE server (tests/fuse/fuse_mount) vs the host file system
 #      directly vs bindfs (a FUSE passthrough from Debian).
-#  (b) QEMU TCG, scaled down: the guest's /work on our virtio-fs (tcg_vm -v) vs QEMU's own
-#      virtiofsd (vhost-user-fs) vs virtio-9p (when the guest kernel has 9P), same TCG CPU.
+#  (b) QEMU TCG, scaled down: the guest's /work on our virtio-fs (tcg_vm -v), with the defaults
+#      and with KRUN_FS_DIRECT_IO=1 (file data bypasses the guest's page cache, as on 9p), vs
+#      QEMU's own virtiofsd (vhost-user-fs, cache=auto like our default) vs virtio-9p (its
+#      default cache=none; when the guest kernel has 9P), same TCG CPU.
 # Workload: sequential write (1 MiB blocks, fsync) and read (caches dropped), random 4 KiB reads
 # (caches dropped) and writes (fsync at the end), create / stat / unlink of many empty files,
 # extracting a tar of headers. Output: MB/s or ops/s and ratios.
@@ -12,7 +14,8 @@
 # Environment: HOST_MIB (1024), HOST_OPS (20000), HOST_FILES (10000); TCG_MIB (256), TCG_OPS
 # (2000), TCG_FILES (2000), TCG_REPEAT (3 guest runs per peer, medians); --quick divides the
 # sizes by 8 and runs each guest once. KRUN_FS_* settings reach our server in both parts
-# (e.g. KRUN_FS_WRITEBACK=1 or KRUN_FS_CACHE=always; defaults: 1 s caches, no writeback cache).
+# (e.g. KRUN_FS_WRITEBACK=1 or KRUN_FS_CACHE=always; defaults: 1 s caches, no writeback cache,
+# page cache), and the ours-dio column adds KRUN_FS_DIRECT_IO=1.
 set -eu
 cd "$(dirname "$0")/.."
 BENCH_TMP=$(mktemp -d /tmp/krun-bench-fs.XXXXXX)
@@ -54,6 +57,7 @@ cat > "$BENCH_TMP/fsb.c" <<'EOF'
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 static double now(void)
 {
@@ -171,9 +175,15 @@ int main(int argc, char **argv)
 		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
 			die("command failed:", argv[3]);
 		printf("%s_ms %.1f\n", path, (now() - t0) * 1e3);
+	} else if (!strcmp(op, "tsckhz")) {
+		/* The host's TSC rate, as tcg_vm passes it to its guest (tsc_early_khz=). */
+		unsigned long long c0 = __rdtsc();
+		t0 = now();
+		usleep(50000);
+		printf("%.0f\n", (double)(__rdtsc() - c0) / (now() - t0) / 1e3);
 	} else {
 		fprintf(stderr, "usage: fsb seqwrite FILE MIB | seqread FILE | randread|randwrite FILE OPS |"
-			" meta DIR N | time NAME CMD...\n");
+			" meta DIR N | time NAME CMD... | tsckhz\n");
 		return 2;
 	}
 	return 0;
@@ -224,18 +234,26 @@ results() {
 }
 val() { awk -v k="$2" '$1 == k { print $2; f = 1 } END { if (!f) print "-" }' "$1"; }
 
-# table COLUMN_FILE... (name=file): values per column, then ratios of column 1 to the others.
+# table COLUMN_FILE... (name=file): values per column, then ratios: of column 1 to the others,
+# or the pairs RATIOS names ("a/b ...", column names).
 table() {
-	local names=() files=() c k line
-	for c in "$@"; do names+=("${c%%=*}"); files+=("${c#*=}"); done
+	local names=() files=() pairs=() c k line
+	declare -A file_of
+	for c in "$@"; do names+=("${c%%=*}"); files+=("${c#*=}"); file_of[${c%%=*}]=${c#*=}; done
+	if [ -n "${RATIOS:-}" ]; then
+		for c in $RATIOS; do [ -n "${file_of[${c%/*}]:-}" ] && [ -n "${file_of[${c#*/}]:-}" ] && pairs+=("$c"); done
+	else
+		for c in "${names[@]:1}"; do pairs+=("${names[0]}/$c"); done
+	fi
 	line=$(printf '%-34s' "")
-	for c in "${names[@]}"; do line+=$(printf ' %11s' "$c"); done
-	for c in "${names[@]:1}"; do line+=$(printf ' %11s' "${names[0]}/$c"); done
+	for c in "${names[@]}" "${pairs[@]}"; do line+=$(printf ' %12s' "$c"); done
 	echo "$line"
 	for k in $KEYS; do
 		line=$(printf '%-34s' "$(label "$k")")
-		for c in "${files[@]}"; do line+=$(printf ' %11s' "$(val "$c" "$k")"); done
-		for c in "${files[@]:1}"; do line+=$(printf ' %11s' "$(ratio "$(val "${files[0]}" "$k")" "$(val "$c" "$k")")"); done
+		for c in "${files[@]}"; do line+=$(printf ' %12s' "$(val "$c" "$k")"); done
+		for c in "${pairs[@]}"; do
+			line+=$(printf ' %12s' "$(ratio "$(val "${file_of[${c%/*}]}" "$k")" "$(val "${file_of[${c#*/}]}" "$k")")")
+		done
 		echo "$line"
 	done
 }
@@ -286,16 +304,23 @@ host_part() {
 	table "${cols[@]}"
 	echo "note: the file system under all three is $(df -T "$src" | awk 'NR == 2 { print $2 " on " $1 }'); caches dropped" \
 		"(host) before the cold steps; untar = busybox tar, $entries entries."
-	echo "      ours: KRUN_FS_CACHE=${KRUN_FS_CACHE:-auto} KRUN_FS_WRITEBACK=${KRUN_FS_WRITEBACK:-default}," \
+	echo "      ours: KRUN_FS_CACHE=${KRUN_FS_CACHE:-auto} KRUN_FS_WRITEBACK=${KRUN_FS_WRITEBACK:-default}" \
+		"KRUN_FS_DIRECT_IO=${KRUN_FS_DIRECT_IO:-default}," \
 		"mount readahead 1 MiB (fuse_mount); load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-# guest_ours|guest_vfsd|guest_9p ROUND: one guest run of the workload (variables of tcg_part);
-# output in $BENCH_TMP/PEER.ROUND.raw, memory and time appended to mem_PEER / ms_PEER.
+# guest_ours|guest_dio|guest_vfsd|guest_9p ROUND: one guest run of the workload (variables of
+# tcg_part); output in $BENCH_TMP/PEER.ROUND.raw, memory and time appended to mem_PEER / ms_PEER.
 guest_ours() {
 	measure "$BENCH_TMP/ours.$1.raw" "$BENCH_TMP/ours.$1.err" env KRUN_VMLINUX="$VMLINUX" "$BUILD/tcg_vm" -c 1 -m 512 \
 		-v "$share:/work" "$root" /bin/sh /wl.sh /fsb $args
 	mem_ours+=("$M_PSS") ms_ours+=("$M_MS") cpu_ours+=("$M_CPU")
+}
+# Ours with file data outside the guest's page cache (direct I/O), like 9p's cache=none.
+guest_dio() {
+	measure "$BENCH_TMP/dio.$1.raw" "$BENCH_TMP/dio.$1.err" env KRUN_FS_DIRECT_IO=1 KRUN_VMLINUX="$VMLINUX" \
+		"$BUILD/tcg_vm" -c 1 -m 512 -v "$share:/work" "$root" /bin/sh /wl.sh /fsb $args
+	mem_dio+=("$M_PSS") ms_dio+=("$M_MS") cpu_dio+=("$M_CPU")
 }
 guest_vfsd() {
 	local sock=$BENCH_TMP/vfsd.sock vpid hwm=0 k t
@@ -353,6 +378,11 @@ tcg_part() {
 	share=$BENCH_TMP/tcg/share root=$BENCH_TMP/tcg/root ird=$BENCH_TMP/tcg/initramfs
 	args="/work $TCG_MIB $TCG_OPS $TCG_FILES"
 	append="console=ttyS0 quiet panic=-1 reboot=t no_timer_check tsc=reliable"
+	# The QEMU peers get the TSC rate tcg_vm gives ours (tools/tcg_vm_clock.c): without it the
+	# guest falls back to the jiffies clock, which lags under TCG and so inflates its figures.
+	if grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo; then
+		append+=" tsc_early_khz=$("$BENCH_TMP/fsb" tsckhz)"
+	fi
 	echo "== (b) guest file system under QEMU TCG (1 vCPU, 512 MiB): $TCG_MIB MiB sequential, $TCG_OPS random 4 KiB ops, $TCG_FILES files, untar /usr/include/linux"
 	why=$(qemu_missing)
 	[ -n "$why" ] || [ -x "$BUILD/tcg_vm" ] || why="$BUILD/tcg_vm not built (make)"
@@ -382,8 +412,8 @@ tcg_part() {
 	initramfs "$ird" "$BENCH_TMP/initramfs.cpio"
 
 	# One guest run per peer and round, peers alternating; per step the median over rounds.
-	local r p have9p=0 peers="ours" mem_ours=() mem_vfsd=() mem_9p=() ms_ours=() ms_vfsd=() ms_9p=()
-	local cpu_ours=() cpu_vfsd=() cpu_9p=()
+	local r p have9p=0 peers="ours dio" mem_ours=() mem_vfsd=() mem_9p=() ms_ours=() ms_vfsd=() ms_9p=()
+	local cpu_ours=() cpu_vfsd=() cpu_9p=() mem_dio=() ms_dio=() cpu_dio=()
 	[ -x "$BENCH_VIRTIOFSD" ] && peers+=" vfsd" || echo "SKIPPED virtiofsd: $BENCH_VIRTIOFSD not installed"
 	if grep -q '^CONFIG_9P_FS=y' "$(dirname "$VMLINUX")/vmlinux.config" 2> /dev/null; then
 		peers+=" 9p" have9p=1
@@ -397,22 +427,26 @@ tcg_part() {
 		done
 	done
 	for p in $peers; do median_results "$BENCH_TMP/$p" "$TCG_REPEAT"; done
-	cols=("ours=$BENCH_TMP/ours")
+	cols=("ours=$BENCH_TMP/ours" "ours-dio=$BENCH_TMP/dio")
 	[[ $peers == *vfsd* ]] && cols+=("virtiofsd=$BENCH_TMP/vfsd")
 	[ "$have9p" = 1 ] && cols+=("9p=$BENCH_TMP/9p")
 	{
 		echo "memory, median of $TCG_REPEAT: PSS = proportional set size (guest RAM shared between QEMU and a vhost-user backend counted once)"
 		echo "  ours:      tcg_vm + QEMU peak PSS $(median "${mem_ours[@]}") KiB; run $(fmt "$(median "${ms_ours[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_ours[@]}")" 0) ms"
+		echo "  ours-dio:  tcg_vm + QEMU peak PSS $(median "${mem_dio[@]}") KiB; run $(fmt "$(median "${ms_dio[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_dio[@]}")" 0) ms"
 		[[ $peers == *vfsd* ]] && echo "  virtiofsd: QEMU peak PSS + virtiofsd peak PSS $(median "${mem_vfsd[@]}") KiB; run $(fmt "$(median "${ms_vfsd[@]}")" 0) ms, CPU (QEMU + virtiofsd) $(fmt "$(median "${cpu_vfsd[@]}")" 0) ms"
 		[ "$have9p" = 1 ] && echo "  9p:        QEMU peak PSS $(median "${mem_9p[@]}") KiB; run $(fmt "$(median "${ms_9p[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_9p[@]}")" 0) ms"
 		[ "$have9p" = 1 ] || echo "SKIPPED 9p: $VMLINUX has no 9P (it needs CONFIG_NET_9P=y, CONFIG_NET_9P_VIRTIO=y, CONFIG_9P_FS=y; kernel/config.bench.fragment)"
 	} > "$BENCH_TMP/tcg.notes"
-	table "${cols[@]}"
+	RATIOS="ours/virtiofsd ours/9p ours-dio/9p" table "${cols[@]}"
 	cat "$BENCH_TMP/tcg.notes"
 	echo "guest clocksource: ours $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/ours.1.raw" | tr -d '\r')," \
 		"virtiofsd $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/vfsd.1.raw" 2> /dev/null | tr -d '\r')," \
 		"9p $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/9p.1.raw" 2> /dev/null | tr -d '\r')"
-	echo "note: guest caches dropped before the cold steps (host caches stay warm for every peer);"
+	echo "note: guest caches dropped before the cold steps (host caches stay warm for every peer); ours,"
+	echo "      ours-dio and virtiofsd cache entries and attributes for 1 s, 9p does not; ours and virtiofsd"
+	echo "      keep file data in the guest's page cache (readahead: ours 1 MiB, set by our init; virtiofsd"
+	echo "      128 KiB), ours-dio and 9p move it straight between the program's buffer and the host file;"
 	echo "      untar = busybox tar, $entries entries; the guest CPU is emulated, so ratios show the machinery."
 }
 

@@ -2,10 +2,14 @@
 #include "mounts.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -56,6 +60,45 @@ static void populate_dev(void)
 			log_debug("symlink %s: %m", links[i][1]);
 }
 
+/*
+ * Readahead window of a virtio-fs mount, in KiB: one request of the server's largest size
+ * (max_pages 256, src/devices/fs). The kernel starts a FUSE mount at 128 KiB (INIT offers
+ * that and the server may only shrink it), so a cold sequential read would cost a round trip
+ * per 128 KiB; with 1 MiB it is one per MiB, and a request that big keeps the host busy while
+ * the guest copies the previous one. Random reads are unaffected (readahead only grows on
+ * sequential access); page faults on a mapping read around up to this window.
+ */
+#define VIRTIOFS_READAHEAD_KB 1024
+/* statfs f_type of FUSE mounts (linux/magic.h, which musl's headers lack). */
+#define FUSE_SUPER_MAGIC 0x65735546
+
+/*
+ * Like a block device's, the window is the mount's bdi read_ahead_kb in sysfs, named after
+ * its anonymous device number. Files opened afterwards get it. Best effort: the mount works
+ * either way, and only FUSE mounts (virtio-fs) are touched.
+ */
+static void set_virtiofs_readahead(const char *path)
+{
+	char bdi[64];
+	struct statfs sfs;
+	struct stat st;
+	int fd, n;
+
+	if (statfs(path, &sfs) || sfs.f_type != FUSE_SUPER_MAGIC || stat(path, &st))
+		return;
+	snprintf(bdi, sizeof(bdi), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
+		 minor(st.st_dev));
+	fd = open(bdi, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_debug("readahead of %s: open %s: %m", path, bdi);
+		return;
+	}
+	n = dprintf(fd, "%d\n", VIRTIOFS_READAHEAD_KB);
+	if (n < 0)
+		log_debug("readahead of %s: %m", path);
+	close(fd);
+}
+
 int mounts_system(void)
 {
 	/*
@@ -82,6 +125,8 @@ int mounts_system(void)
 		if (!strcmp(fs->path, "/dev"))
 			populate_dev();
 	}
+	/* The root is a virtio-fs share unless the guest boots from a disk or an initramfs. */
+	set_virtiofs_readahead("/");
 	return 0;
 }
 
@@ -123,6 +168,7 @@ int mounts_volumes(const struct config *c)
 			return r;
 		}
 		log_debug("mounted virtio-fs %s on %s", m->tag, m->path);
+		set_virtiofs_readahead(m->path);
 	}
 	return 0;
 }

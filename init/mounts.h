@@ -9,7 +9,8 @@
  * points exist. Returns -errno only when a required one (proc, sysfs, devtmpfs) fails.
  */
 int mounts_system(void);
-/* Mounts each mount=TAG:PATH record as virtio-fs, creating PATH. */
+/* Mounts each mount=TAG:PATH record as virtio-fs, creating PATH; virtio-fs mounts (these
+ * and a virtio-fs root) get a 1 MiB readahead window. */
 int mounts_volumes(const struct config *c);
 
 #endif

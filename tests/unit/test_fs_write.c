@@ -689,6 +689,100 @@ static void test_writeback(void)
 	fs_destroy(fs);
 }
 
+/* The FOPEN_* flags of an OPEN and of a CREATE reply, with KRUN_FS_CACHE / KRUN_FS_DIRECT_IO
+ * set as given (NULL: unset); false on any failure. */
+static bool open_flags_with(const char *dir, const char *cache, const char *dio,
+			    uint32_t *open_flags, uint32_t *create_flags)
+{
+	struct fuse_init_in init = { .major = 7, .minor = 38, .max_readahead = 65536 };
+	struct fuse_create_in in = { .flags = O_WRONLY | O_TRUNC, .mode = S_IFREG | 0644 };
+	struct fs_config cfg = { .root_dir = dir };
+	struct fuse_entry_out e;
+	struct fs *fs = NULL;
+	struct t_reply r;
+	bool ok = false;
+	uint64_t fh;
+
+	if (cache)
+		setenv("KRUN_FS_CACHE", cache, 1);
+	if (dio)
+		setenv("KRUN_FS_DIRECT_IO", dio, 1);
+	if (fs_create(&cfg, &fs))
+		fs = NULL;
+	unsetenv("KRUN_FS_CACHE");
+	unsetenv("KRUN_FS_DIRECT_IO");
+	if (!fs || t_err(t_call(fs, FUSE_INIT, 0, &init, sizeof(init), NULL, 0)))
+		goto out;
+	r = t_call(fs, FUSE_CREATE, FUSE_ROOT_ID, &in, sizeof(in), "d", 2);
+	if (t_err(r))
+		goto out;
+	memcpy(&e, r.data, sizeof(e));
+	*create_flags = ((struct fuse_open_out *)(r.data + sizeof(e)))->open_flags;
+	fh = ((struct fuse_open_out *)(r.data + sizeof(e)))->fh;
+	ok = t_release(fs, FUSE_RELEASE, e.nodeid, fh) == 0 &&
+	     t_open(fs, FUSE_OPEN, e.nodeid, O_RDONLY, &fh, open_flags) == 0 &&
+	     t_release(fs, FUSE_RELEASE, e.nodeid, fh) == 0;
+out:
+	fs_destroy(fs);
+	return ok;
+}
+
+/* flags2 of the INIT reply to a kernel offering flags2 bit 4 (DIRECT_IO_ALLOW_MMAP, 7.39),
+ * with KRUN_FS_DIRECT_IO as given; ext: whether the request says FUSE_INIT_EXT. */
+static uint32_t init_reply_flags2(const char *dir, const char *dio, bool ext)
+{
+	struct fuse_init_in in = { .major = 7, .minor = 39, .max_readahead = 65536,
+				   .flags = ext ? FUSE_INIT_EXT : 0, .flags2 = 1U << 4 };
+	struct fs_config cfg = { .root_dir = dir };
+	struct fs *fs = NULL;
+	uint32_t flags2 = 0xdead;
+	struct t_reply r;
+
+	if (dio)
+		setenv("KRUN_FS_DIRECT_IO", dio, 1);
+	if (fs_create(&cfg, &fs))
+		fs = NULL;
+	unsetenv("KRUN_FS_DIRECT_IO");
+	if (!fs)
+		return flags2;
+	r = t_call(fs, FUSE_INIT, 0, &in, sizeof(in), NULL, 0);
+	if (!t_err(r)) {
+		const struct fuse_init_out *out = (const void *)r.data;
+		flags2 = out->flags2 | ((out->flags & FUSE_INIT_EXT) ? 0x100 : 0);
+	}
+	fs_destroy(fs);
+	return flags2;
+}
+
+/*
+ * KRUN_FS_DIRECT_IO: guest direct I/O (no page cache) for every file opened or created, by
+ * default only with KRUN_FS_CACHE=none; the variable overrides the mode either way. With it,
+ * a kernel that can (7.39) is told to allow shared mappings of those files.
+ */
+static void test_direct_io(void)
+{
+	static const struct {
+		const char *cache, *dio;
+		bool direct;
+	} cases[] = {
+		{ NULL, NULL, false }, { "auto", NULL, false }, { "always", NULL, false },
+		{ "none", NULL, true }, { "none", "0", false }, { NULL, "1", true },
+		{ "always", "1", true }, { NULL, "yes", false },
+	};
+	const char *dir = new_share();
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t of = 0, cf = 0;
+
+		CHECK(open_flags_with(dir, cases[i].cache, cases[i].dio, &of, &cf));
+		CHECK_EQ(!!(of & FOPEN_DIRECT_IO), cases[i].direct);
+		CHECK_EQ(!!(cf & FOPEN_DIRECT_IO), cases[i].direct);
+	}
+	CHECK_EQ(init_reply_flags2(dir, "1", true), 0x100 | (1U << 4));
+	CHECK_EQ(init_reply_flags2(dir, "1", false), 0);
+	CHECK_EQ(init_reply_flags2(dir, NULL, true), 0);
+}
+
 int main(void)
 {
 	scratch = t_scratch();
@@ -705,6 +799,7 @@ int main(void)
 	RUN_TEST(test_many_inodes);
 	RUN_TEST(test_fd_reserve);
 	RUN_TEST(test_writeback);
+	RUN_TEST(test_direct_io);
 	t_rmrf(scratch);
 	free(scratch);
 	return HARNESS_EXIT();

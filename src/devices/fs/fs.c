@@ -87,6 +87,22 @@ bool fs_name_is_dot(const char *name)
 	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 }
 
+/*
+ * FUSE 7.39 (Linux 6.6), newer than our linux/fuse.h: MAP_SHARED mappings of files opened with
+ * FOPEN_DIRECT_IO (KRUN_FS_DIRECT_IO) are allowed, served from the page cache. A flags2 bit
+ * (bits 32..63 of the INIT flags travel in flags2 when FUSE_INIT_EXT is set).
+ */
+#define FS_DIRECT_IO_ALLOW_MMAP_FLAGS2 (1U << (36 - 32))
+
+/* flags2 of the INIT request: 0 unless the kernel sent the extended request. */
+static uint32_t init_flags2(const struct fs_req *req, const struct fuse_init_in *in)
+{
+	if (!(in->flags & FUSE_INIT_EXT) ||
+	    req->arg_len < offsetof(struct fuse_init_in, flags2) + sizeof(in->flags2))
+		return 0;
+	return in->flags2;
+}
+
 static ssize_t do_init(struct fs_req *req)
 {
 	const struct fuse_init_in *in = (const void *)req->arg;
@@ -119,6 +135,12 @@ static ssize_t do_init(struct fs_req *req)
 	if (req->fs->writeback_wanted && !req->fs->read_only)
 		want |= FUSE_WRITEBACK_CACHE;
 	out.flags = in->flags & want;
+	/* Without it, a guest since 6.6 refuses MAP_SHARED on direct-I/O files, as older ones do. */
+	if ((req->fs->open_flags & FOPEN_DIRECT_IO) &&
+	    (init_flags2(req, in) & FS_DIRECT_IO_ALLOW_MMAP_FLAGS2)) {
+		out.flags |= FUSE_INIT_EXT;
+		out.flags2 = FS_DIRECT_IO_ALLOW_MMAP_FLAGS2;
+	}
 	/* Background requests (readahead, writeback, async DIO) the kernel keeps in flight. */
 	out.max_background = 64;
 	out.congestion_threshold = 48;
@@ -310,7 +332,8 @@ ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,
  * Entry and attribute cache timeouts (fuse_entry_out entry_valid/attr_valid, linux/fuse.h)
  * that the embedder's fs_config leaves at 0 come from the host process's environment, read
  * at fs_create:
- *   KRUN_FS_CACHE=none     0 s: every lookup and stat goes to the host (it edits the share);
+ *   KRUN_FS_CACHE=none     0 s: every lookup and stat goes to the host (it edits the share),
+ *                          and file data is not cached either (KRUN_FS_DIRECT_IO=1);
  *   KRUN_FS_CACHE=auto     1 s, the default: right when only the guest changes the share
  *                          (its kernel updates its own caches), and host-side edits show up
  *                          within a second (virtiofsd's cache=auto uses the same value);
@@ -324,18 +347,29 @@ ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,
  *                          guest keeps its own idea of file sizes and times, so a file the
  *                          host changes while the guest has it open may lose either side's
  *                          changes.
+ *   KRUN_FS_DIRECT_IO=1|0  guest direct I/O (FOPEN_DIRECT_IO) on or off, overriding
+ *                          KRUN_FS_CACHE: read and write move data straight between the
+ *                          program's buffer and the host file (the guest kernel pins the
+ *                          user pages; no copy through its page cache, which matters when
+ *                          the guest CPU is slow, e.g. emulated), and host-side edits show
+ *                          up at once; but nothing is cached, so small reads each cost a
+ *                          round trip, and a Linux guest before 6.6 refuses MAP_SHARED
+ *                          mappings of such files (ENODEV; private ones such as executables
+ *                          work). As virtiofsd's cache=never and 9p's cache=none do.
  * Unknown or malformed values are ignored (with a warning).
  */
 #define FS_CACHE_MAX_S 86400.0
 
-static double cache_mode_secs(bool *keep_cache)
+static double cache_mode_secs(bool *keep_cache, bool *uncached)
 {
 	const char *mode = getenv("KRUN_FS_CACHE");
 
 	if (!mode || strcmp(mode, "auto") == 0)
 		return 1.0;
-	if (strcmp(mode, "none") == 0)
+	if (strcmp(mode, "none") == 0) {
+		*uncached = true;
 		return 0.0;
+	}
 	if (strcmp(mode, "always") == 0) {
 		*keep_cache = true;
 		return FS_CACHE_MAX_S;
@@ -377,12 +411,14 @@ static bool env_flag(const char *var, bool dflt)
 
 static void cache_config(struct fs *fs, const struct fs_config *cfg)
 {
-	bool keep = false;
-	double secs = cache_mode_secs(&keep);
+	bool keep = false, uncached = false;
+	double secs = cache_mode_secs(&keep, &uncached);
 
 	fs->entry_valid_ns = timeout_ns(cfg->entry_timeout, "KRUN_FS_ENTRY_TIMEOUT", secs);
 	fs->attr_valid_ns = timeout_ns(cfg->attr_timeout, "KRUN_FS_ATTR_TIMEOUT", secs);
 	fs->open_flags = keep ? FOPEN_KEEP_CACHE : 0;
+	if (env_flag("KRUN_FS_DIRECT_IO", uncached))
+		fs->open_flags |= FOPEN_DIRECT_IO;
 	fs->writeback_wanted = env_flag("KRUN_FS_WRITEBACK", keep);
 }
 
