@@ -186,10 +186,19 @@ static void add_socket_chardev(struct tcg_vm *t, struct args *a, const char *id)
 	free(esc);
 }
 
+/*
+ * max_ports = the ports we attach. QEMU's default of 31 makes the guest driver set up a
+ * receive and a transmit queue for every possible port, and QEMU's virtio-mmio offers each
+ * 1024 entries: 54 unused rings, about 3.4 MiB of guest RAM and slab per VM (measured).
+ */
 static void add_streams(struct tcg_vm *t, struct args *a)
 {
+	unsigned int ports = 0;
+
+	for (int s = 0; s < TVM_NR_STREAMS; s++)
+		ports += t->stream_used[s];
 	add(a, "-device");
-	add(a, "virtio-serial-device");
+	add(a, "virtio-serial-device,max_ports=%u", ports);
 	for (int s = 0; s < TVM_NR_STREAMS; s++) {
 		if (!t->stream_used[s])
 			continue;
