@@ -236,6 +236,7 @@ int main(void)
 	tsi_start();
 	ports_open(fds);
 	int status = supervise_run(&cfg, cfg.env, fds);
+	tsi_finish();   /* before everything left is stopped: the port-map relay too */
 	supervise_stop_all();
 	finish(status);
 }

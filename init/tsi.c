@@ -66,6 +66,11 @@ void tsi_start(void)
 	log_debug("tsi: supervisor is pid %d", (int)pid);
 }
 
+void tsi_finish(void)
+{
+	tsi_inbound_drain();
+}
+
 void tsi_parent_forked(void)
 {
 	if (child_chan >= 0)

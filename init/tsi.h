@@ -17,5 +17,10 @@ void tsi_start(void);
 void tsi_child_install(char *const envp[]);
 /* PID 1, after the fork: the child's end of the channel is no longer ours to hold. */
 void tsi_parent_forked(void);
+/*
+ * PID 1, once the program has ended and before the remaining processes are stopped: bytes
+ * guest programs wrote to port-map connections reach the host first (bounded wait).
+ */
+void tsi_finish(void);
 
 #endif

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -30,41 +29,6 @@
 #include "tsi_int.h"
 
 #define DEFAULT_TIMEOUT_MS 30000u
-
-/* A guest TCP listener on the port, or (udp) any guest UDP socket bound to it. */
-static bool port_in_tables(uint16_t port, bool udp)
-{
-	static const char *const tcp[] = { "/proc/net/tcp", "/proc/net/tcp6" };
-	static const char *const udp_tables[] = { "/proc/net/udp", "/proc/net/udp6" };
-	const char *const *tables = udp ? udp_tables : tcp;
-	char line[256];
-	bool found = false;
-
-	for (unsigned int i = 0; i < 2 && !found; i++) {
-		FILE *f = fopen(tables[i], "re");
-		if (!f)
-			continue;
-		while (!found && fgets(line, sizeof(line), f)) {
-			unsigned int lport, state;
-			/* "sl: local_addr:port rem_addr:port st ..."; 0A is TCP_LISTEN. */
-			if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &lport, &state) == 2)
-				found = lport == port && (udp || state == 0x0a);
-		}
-		fclose(f);
-	}
-	return found;
-}
-
-bool tsi_guest_listens(uint16_t port)
-{
-	return port_in_tables(port, false);
-}
-
-/* UDP sockets show state 07 ("close") whether bound or connected: any entry counts. */
-bool tsi_guest_udp_bound(uint16_t port)
-{
-	return port_in_tables(port, true);
-}
 
 static bool v4_local(const uint8_t a[4])
 {

@@ -1,7 +1,9 @@
 /*
  * TSI guest side, inbound (the host's port map): the host proxy connects to our vsock port
- * KRUN_TSI_INBOUND_PORT, sends struct krun_tsi_inbound, then the stream; a child per
- * connection connects to the guest program's 127.0.0.1:port (or [::1]) and relays both ways.
+ * KRUN_TSI_INBOUND_PORT, sends struct krun_tsi_inbound, then the stream; we connect to the
+ * guest program's 127.0.0.1:port (or [::1]) and relay both ways. One process serves every
+ * connection from one poll loop: a process per connection cost a fork and an exit each,
+ * about 2-4 ms of emulated CPU under QEMU TCG, more than the rest of a short connection.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -10,17 +12,27 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "tsi_int.h"
 
-#define HEADER_TIMEOUT_S 10
+#define HEADER_TIMEOUT_MS 10000
 #define VMADDR_CID_ANY 0xffffffffu
 /* Bytes in flight per direction: the pipe between the two sockets, or the copy buffer. */
 #define RELAY_BYTES (1u << 20)
+/*
+ * Connections relayed at once; more wait in the vsock listener's backlog. Each holds six
+ * fds (two sockets, two pipes), within the fd limit we raise to FD_LIMIT.
+ */
+#define MAX_LINKS 256
+#define FD_LIMIT 4096
+/* At the VM's end: how long PID 1 waits for the relay, and one close for the host's answer. */
+#define DRAIN_TIMEOUT_MS 2000
+#define DRAIN_LINGER_S 1
 
 /*
  * One direction of the relay. With a pipe, splice() moves the bytes: TCP's side is then
@@ -40,24 +52,51 @@ struct dir {
 	bool eof, shut;
 };
 
-static int local_connect(uint16_t port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port),
-				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
-				     .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+enum link_state {
+	LINK_FREE = 0,
+	LINK_HEADER,        /* reading struct krun_tsi_inbound from the host */
+	LINK_CONNECTING,    /* to the guest program, IPv4 then IPv6 */
+	LINK_RELAY,
+};
 
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
-		return fd;
-	if (fd >= 0)
+/* One host connection: its vsock socket, our socket to the guest program, the relay between. */
+struct link {
+	enum link_state state;
+	int v, s;
+	struct krun_tsi_inbound hdr;
+	size_t hdr_got;
+	bool tried_v6;
+	long deadline;      /* header and connect, in tsi_now_ms() time */
+	struct dir vs, sv;  /* vsock -> program, program -> vsock */
+};
+
+static struct link links[MAX_LINKS];
+static unsigned int nr_links;
+/* The relay process, as PID 1 knows it; in the relay, whether PID 1 asked it to finish. */
+static pid_t relay_pid;
+static volatile sig_atomic_t draining;
+
+/* A non-blocking connect to the guest program's port: 0 done, 1 in progress, -1 failed. */
+static int local_connect(struct link *l, bool v6)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(l->hdr.guest_port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_port = htons(l->hdr.guest_port),
+				     .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = v6 ? connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) :
+		   connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	if (ret < 0 && errno != EINPROGRESS) {
 		close(fd);
-	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) == 0)
-		return fd;
-	if (fd >= 0)
-		close(fd);
-	return -1;
+		return -1;
+	}
+	l->s = fd;
+	l->tried_v6 = v6;
+	return ret == 0 ? 0 : 1;
 }
 
 static bool dir_init(struct dir *d)
@@ -162,62 +201,276 @@ static short want(const struct dir *in, const struct dir *out)
 		       (out->len ? POLLOUT : 0));
 }
 
-static void relay(int a, int b)
+/* A direction with nothing to free yet. */
+static void dir_clear(struct dir *d)
 {
-	static struct dir ab, ba;
+	memset(d, 0, sizeof(*d));
+	d->pipe[0] = d->pipe[1] = -1;
+}
 
-	if (!dir_init(&ab) || !dir_init(&ba))
+static void dir_free(struct dir *d)
+{
+	if (d->pipe[0] >= 0)
+		close(d->pipe[0]);
+	if (d->pipe[1] >= 0)
+		close(d->pipe[1]);
+	free(d->buf);
+	dir_clear(d);
+}
+
+static void link_close(struct link *l)
+{
+	dir_free(&l->vs);
+	dir_free(&l->sv);
+	close(l->v);
+	if (l->s >= 0)
+		close(l->s);
+	l->state = LINK_FREE;
+	nr_links--;
+}
+
+static void start_relay(struct link *l)
+{
+	l->state = LINK_RELAY;
+	if (!dir_init(&l->vs) || !dir_init(&l->sv)) {
+		link_close(l);
 		return;
-	fcntl(a, F_SETFL, O_NONBLOCK);
-	fcntl(b, F_SETFL, O_NONBLOCK);
-	while (!ab.shut || !ba.shut) {
-		struct pollfd p[2] = {
-			{ .fd = a, .events = want(&ab, &ba) },
-			{ .fd = b, .events = want(&ba, &ab) },
-		};
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			return;
-		pump(&ab, a, b);
-		pump(&ba, b, a);
+	}
+	pump(&l->vs, l->v, l->s);
+	pump(&l->sv, l->s, l->v);
+}
+
+/* Nobody listens on IPv4 (refused): IPv6 next; nobody there either: the host sees a close. */
+static void connect_next(struct link *l, int ret)
+{
+	while (ret < 0 && !l->tried_v6) {
+		if (l->s >= 0)
+			close(l->s);
+		l->s = -1;
+		ret = local_connect(l, true);
+	}
+	if (ret < 0) {
+		link_close(l);
+		return;
+	}
+	l->state = ret ? LINK_CONNECTING : LINK_RELAY;
+	if (!ret)
+		start_relay(l);
+}
+
+static void read_header(struct link *l)
+{
+	ssize_t n = recv(l->v, (char *)&l->hdr + l->hdr_got, sizeof(l->hdr) - l->hdr_got, 0);
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		link_close(l);
+		return;
+	}
+	if (n < 0)
+		return;
+	l->hdr_got += (size_t)n;
+	if (l->hdr_got < sizeof(l->hdr))
+		return;
+	if (l->hdr.magic != KRUN_TSI_MAGIC || l->hdr.version != KRUN_TSI_VERSION ||
+	    !l->hdr.guest_port) {
+		link_close(l);
+		return;
+	}
+	connect_next(l, local_connect(l, false));
+}
+
+static void connect_done(struct link *l)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	/* Writable (or failed) after a non-blocking connect: SO_ERROR tells which. */
+	if (getsockopt(l->s, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	connect_next(l, err ? -1 : 0);
+}
+
+static void link_progress(struct link *l)
+{
+	if (l->state == LINK_HEADER)
+		read_header(l);
+	else if (l->state == LINK_CONNECTING)
+		connect_done(l);
+	else if (l->state == LINK_RELAY) {
+		pump(&l->vs, l->v, l->s);
+		pump(&l->sv, l->s, l->v);
+		if (l->vs.shut && l->sv.shut)
+			link_close(l);
 	}
 }
 
-static void __attribute__((noreturn)) serve(int v)
+/* The link's two poll entries; an fd it wants nothing from is left out (no POLLHUP spin). */
+static void link_events(const struct link *l, struct pollfd *pv, struct pollfd *ps)
 {
-	struct timeval tv = { .tv_sec = HEADER_TIMEOUT_S };
-	struct krun_tsi_inbound in;
-	int s;
+	short ev = 0, es = 0;
 
-	setsockopt(v, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (recv(v, &in, sizeof(in), MSG_WAITALL) != (ssize_t)sizeof(in) ||
-	    in.magic != KRUN_TSI_MAGIC || in.version != KRUN_TSI_VERSION || !in.guest_port)
-		_exit(1);
-	s = local_connect(in.guest_port);
-	if (s < 0)
-		_exit(1);   /* nobody listens: the host's client sees the connection close */
-	relay(v, s);
-	_exit(0);
+	if (l->state == LINK_HEADER)
+		ev = POLLIN;
+	else if (l->state == LINK_CONNECTING)
+		es = POLLOUT;
+	else if (l->state == LINK_RELAY) {
+		ev = want(&l->vs, &l->sv);
+		es = want(&l->sv, &l->vs);
+	}
+	*pv = (struct pollfd){ .fd = ev ? l->v : -1, .events = ev };
+	*ps = (struct pollfd){ .fd = es ? l->s : -1, .events = es };
 }
 
-static void __attribute__((noreturn)) accept_loop(int lfd)
+static void accept_some(int lfd)
 {
+	/* Bounded per wakeup: the connections already in flight get served in between. */
+	for (unsigned int k = 0; k < 16 && nr_links < MAX_LINKS; k++) {
+		int v = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct link *l = links;
+
+		if (v < 0)
+			return;
+		while (l->state != LINK_FREE)
+			l++;
+		memset(l, 0, sizeof(*l));
+		dir_clear(&l->vs);
+		dir_clear(&l->sv);
+		l->state = LINK_HEADER;
+		l->v = v;
+		l->s = -1;
+		l->deadline = tsi_now_ms() + HEADER_TIMEOUT_MS;
+		nr_links++;
+	}
+}
+
+static int next_deadline(void)
+{
+	long now = tsi_now_ms(), best = -1;
+
+	for (unsigned int i = 0; i < MAX_LINKS; i++) {
+		const struct link *l = &links[i];
+		long left;
+
+		if (l->state != LINK_HEADER && l->state != LINK_CONNECTING)
+			continue;
+		left = l->deadline - now;
+		if (left < 0)
+			left = 0;
+		if (best < 0 || left < best)
+			best = left;
+	}
+	return (int)best;
+}
+
+static void expire(void)
+{
+	long now = tsi_now_ms();
+
+	for (unsigned int i = 0; i < MAX_LINKS; i++)
+		if ((links[i].state == LINK_HEADER || links[i].state == LINK_CONNECTING) &&
+		    links[i].deadline <= now)
+			link_close(&links[i]);
+}
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= FD_LIMIT)
+		return;
+	rl.rlim_cur = FD_LIMIT;
+	if (rl.rlim_max < FD_LIMIT)
+		rl.rlim_max = FD_LIMIT;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_debug("tsi: inbound: cannot raise the fd limit: %m");
+}
+
+/*
+ * Finishing (the program has ended, the VM is about to): links still setting up are dropped;
+ * a relaying one passes on what the guest program wrote (all of it is readable now), then
+ * closes its vsock socket lingering: close() returns once the host device answered the full
+ * SHUTDOWN with its RST, which it sends only after the bytes left for the host side.
+ */
+static void drain_links(void)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = DRAIN_LINGER_S };
+
+	for (unsigned int i = 0; i < MAX_LINKS; i++) {
+		struct link *l = &links[i];
+
+		if (l->state == LINK_FREE)
+			continue;
+		if (l->state == LINK_RELAY)
+			pump(&l->sv, l->s, l->v);
+		if (l->state == LINK_RELAY && l->sv.len)
+			continue;   /* the vsock socket is full: poll for room */
+		if (l->state == LINK_RELAY)
+			setsockopt(l->v, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		link_close(l);
+	}
+}
+
+/* One poll round over the listener and the links in use. */
+static void serve_round(int lfd)
+{
+	static struct pollfd pfd[1 + 2 * MAX_LINKS];
+	static unsigned int slot[MAX_LINKS];
+	unsigned int n = 0;
+
+	if (draining)
+		drain_links();
+	if (draining && !nr_links)
+		_exit(0);
+	pfd[0] = (struct pollfd){ .fd = nr_links < MAX_LINKS && !draining ? lfd : -1,
+				  .events = POLLIN };
+	for (unsigned int i = 0; i < MAX_LINKS; i++) {
+		if (links[i].state == LINK_FREE)
+			continue;
+		link_events(&links[i], &pfd[1 + 2 * n], &pfd[2 + 2 * n]);
+		slot[n++] = i;
+	}
+	/* The signal may land between the check above and poll: then look again soon. */
+	if (poll(pfd, 1 + 2 * n, draining ? 10 : next_deadline()) < 0)
+		return;
+	for (unsigned int k = 0; k < n; k++)
+		if (pfd[1 + 2 * k].revents || pfd[2 + 2 * k].revents)
+			link_progress(&links[slot[k]]);
+	expire();
+	if (pfd[0].revents)
+		accept_some(lfd);
+}
+
+static void on_drain(int sig)
+{
+	(void)sig;
+	draining = 1;
+}
+
+static void __attribute__((noreturn)) serve_loop(int lfd)
+{
+	struct sigaction sa = { .sa_handler = on_drain };   /* no SA_RESTART: poll returns */
 	sigset_t none;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
-	signal(SIGCHLD, SIG_IGN);   /* children reap themselves */
-	for (;;) {
-		int v = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (v < 0)
-			continue;
-		if (fork() == 0) {
-			close(lfd);
-			serve(v);
-		}
-		close(v);
-	}
+	sigaction(SIGUSR1, &sa, NULL);
+	raise_fd_limit();
+	fcntl(lfd, F_SETFL, O_NONBLOCK);    /* accept_some takes until the backlog is empty */
+	for (;;)
+		serve_round(lfd);
+}
+
+void tsi_inbound_drain(void)
+{
+	long end = tsi_now_ms() + DRAIN_TIMEOUT_MS;
+
+	if (relay_pid <= 0 || kill(relay_pid, SIGUSR1) < 0)
+		return;
+	while (waitpid(relay_pid, NULL, WNOHANG) == 0 && tsi_now_ms() < end)
+		usleep(2000);
+	relay_pid = 0;
 }
 
 void tsi_inbound_start(void)
@@ -241,8 +494,9 @@ void tsi_inbound_start(void)
 	}
 	pid = fork();
 	if (pid == 0)
-		accept_loop(fd);
+		serve_loop(fd);
 	if (pid < 0)
 		log_error("tsi: fork: %m");
+	relay_pid = pid;
 	close(fd);
 }

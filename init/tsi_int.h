@@ -66,6 +66,8 @@ void tsi_helper_run(int chan) __attribute__((noreturn));
 void tsi_dns_start(void);
 /* tsi_inbound.c: in PID 1, the port map's vsock listener process. */
 void tsi_inbound_start(void);
+/* In PID 1 at the end: that process passes on what it holds, closes and exits (bounded). */
+void tsi_inbound_drain(void);
 
 long tsi_now_ms(void);
 bool tsi_id_valid(int listener, uint64_t id);
@@ -81,6 +83,8 @@ void tsi_connect_notif(int listener, const struct tsi_notif *n);
 /* The pending connect's vsock fd is ready (revents from poll). */
 void tsi_connect_progress(int listener, struct tsi_pending *p, short revents);
 void tsi_connect_timeout(int listener, struct tsi_pending *p);
+
+/* tsi_ports.c */
 /* Is a guest program listening on this TCP port (then the kernel connects locally)? */
 bool tsi_guest_listens(uint16_t port);
 /* Is any guest UDP socket bound to this port (then the kernel delivers locally)? */

@@ -1,7 +1,8 @@
 /*
- * Kernel ABI the TSI supervisor needs (seccomp user notification, classic BPF, vsock addresses),
- * spelled out here because the musl build of the init has no <linux/...> headers. Values are
- * the kernel's uapi (include/uapi/linux/seccomp.h, filter.h, audit.h, vm_sockets.h).
+ * Kernel ABI the TSI supervisor needs (seccomp user notification, classic BPF, vsock addresses,
+ * socket diagnostics), spelled out here because the musl build of the init has no <linux/...>
+ * headers. Values are the kernel's uapi (include/uapi/linux/seccomp.h, filter.h, audit.h,
+ * vm_sockets.h, netlink.h, sock_diag.h, inet_diag.h).
  */
 #ifndef KRUN_INIT_TSI_SYS_H
 #define KRUN_INIT_TSI_SYS_H
@@ -96,5 +97,49 @@ struct tsi_sockaddr_vm {
 /* Socket options at level AF_VSOCK (u64 values). */
 #define TSI_SO_VM_SOCKETS_BUFFER_SIZE 0
 #define TSI_SO_VM_SOCKETS_BUFFER_MAX_SIZE 2
+
+/* Socket diagnostics over netlink (include/uapi/linux/netlink.h, sock_diag.h, inet_diag.h). */
+#define TSI_NETLINK_SOCK_DIAG 4
+#define TSI_SOCK_DIAG_BY_FAMILY 20
+#define TSI_NLM_F_REQUEST 0x1
+#define TSI_NLM_F_DUMP 0x300
+#define TSI_NLMSG_ERROR 2
+#define TSI_NLMSG_DONE 3
+#define TSI_TCP_LISTEN 10
+
+struct tsi_nlmsghdr {
+	uint32_t nlmsg_len;
+	uint16_t nlmsg_type;
+	uint16_t nlmsg_flags;
+	uint32_t nlmsg_seq;
+	uint32_t nlmsg_pid;
+};
+
+struct tsi_inet_diag_sockid {
+	uint16_t idiag_sport;   /* network order */
+	uint16_t idiag_dport;
+	uint32_t idiag_src[4];
+	uint32_t idiag_dst[4];
+	uint32_t idiag_if;
+	uint32_t idiag_cookie[2];
+};
+
+struct tsi_inet_diag_req_v2 {
+	uint8_t sdiag_family;
+	uint8_t sdiag_protocol;
+	uint8_t idiag_ext;
+	uint8_t pad;
+	uint32_t idiag_states;  /* 1 << TCP state */
+	struct tsi_inet_diag_sockid id;
+};
+
+/* The head of struct inet_diag_msg, as much as we read of each answer. */
+struct tsi_inet_diag_msg {
+	uint8_t idiag_family;
+	uint8_t idiag_state;
+	uint8_t idiag_timer;
+	uint8_t idiag_retrans;
+	struct tsi_inet_diag_sockid id;
+};
 
 #endif
