@@ -272,20 +272,15 @@ static int lookup_known(struct fs *fs, struct fs_inode *parent, const char *name
 	return n != NULL;
 }
 
-int fs_inode_lookup(struct fs *fs, struct fs_inode *parent, const char *name,
-		    uint64_t *nodeid, struct stat *st)
+/*
+ * One guest reference to the inode behind the O_PATH fd (taken over: kept in the table or
+ * closed): the inode already held when its (st_dev, st_ino) is known, one fd per inode.
+ */
+static int hold_fd(struct fs *fs, int fd, uint64_t *nodeid, struct stat *st)
 {
 	struct fs_inode *n;
-	int fd, ret = 0;
+	int ret = 0;
 
-	if (!S_ISDIR(parent->type))
-		return -ENOTDIR;
-	ret = lookup_known(fs, parent, name, nodeid, st);
-	if (ret)
-		return ret < 0 ? ret : 0;
-	fd = fs_inode_fd_guard(fs, open_name(fs, parent, name));
-	if (fd < 0)
-		return fd == -EMFILE ? -ENFILE : fd;
 	if (fstatat(fd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
 		ret = -errno;
 		close(fd);
@@ -294,7 +289,7 @@ int fs_inode_lookup(struct fs *fs, struct fs_inode *parent, const char *name,
 	pthread_mutex_lock(&fs->lock);
 	n = hash_find(fs, st->st_dev, st->st_ino);
 	if (n)
-		close(fd);      /* same inode already held: keep one fd per inode */
+		close(fd);
 	else
 		ret = insert(fs, fd, st, &n);
 	if (!ret) {
@@ -305,6 +300,22 @@ int fs_inode_lookup(struct fs *fs, struct fs_inode *parent, const char *name,
 	if (ret)
 		close(fd);
 	return ret;
+}
+
+int fs_inode_lookup(struct fs *fs, struct fs_inode *parent, const char *name,
+		    uint64_t *nodeid, struct stat *st)
+{
+	int fd, ret;
+
+	if (!S_ISDIR(parent->type))
+		return -ENOTDIR;
+	ret = lookup_known(fs, parent, name, nodeid, st);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	fd = fs_inode_fd_guard(fs, open_name(fs, parent, name));
+	if (fd < 0)
+		return fd == -EMFILE ? -ENFILE : fd;
+	return hold_fd(fs, fd, nodeid, st);
 }
 
 void fs_inode_forget(struct fs *fs, uint64_t nodeid, uint64_t nlookup)
@@ -407,32 +418,13 @@ void fs_inode_forget_all(struct fs *fs)
  */
 int fs_inode_adopt(struct fs *fs, int fd, uint64_t *nodeid, struct stat *st)
 {
-	struct fs_inode *n;
 	char name[16];
-	int pfd, ret = 0;
+	int pfd;
 
 	snprintf(name, sizeof(name), "%d", fd);
 	pfd = openat(fs->proc_fd, name, O_PATH | O_CLOEXEC);
 	pfd = pfd < 0 ? (errno == EMFILE ? -ENFILE : -errno) : fs_inode_fd_guard(fs, pfd);
 	if (pfd < 0)
 		return pfd;
-	if (fstatat(pfd, "", st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
-		ret = -errno;
-		close(pfd);
-		return ret;
-	}
-	pthread_mutex_lock(&fs->lock);
-	n = hash_find(fs, st->st_dev, st->st_ino);
-	if (n)
-		close(pfd);
-	else
-		ret = insert(fs, pfd, st, &n);
-	if (!ret) {
-		n->nlookup++;
-		*nodeid = fs_table_id(&fs->inodes, n->idx);
-	}
-	pthread_mutex_unlock(&fs->lock);
-	if (ret)
-		close(pfd);
-	return ret;
+	return hold_fd(fs, pfd, nodeid, st);
 }
