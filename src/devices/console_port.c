@@ -241,8 +241,12 @@ static void on_input(void *opaque, uint32_t events)
 			console_port_stop_input(p);
 			return;
 		}
-		if (!p->rx.in_num) {
-			virtq_push(&dev->vqs[q], p->rx.head, 0);     /* nothing to fill: hand it back */
+		/*
+		 * Nothing to fill (no writable buffer, or only empty ones): hand it back. A read
+		 * into 0 bytes returns 0, which would look like the host's EOF.
+		 */
+		if (!iov_length(&p->rx.iov[p->rx.out_num], p->rx.in_num)) {
+			virtq_push(&dev->vqs[q], p->rx.head, 0);
 			continue;
 		}
 		n = read_input(p);

@@ -15,6 +15,9 @@ FUZZ_CFLAGS_api_parsers := -Iinit
 FUZZ_SRCS_vsock := $(wildcard src/devices/vsock/*.c) src/virtio/virtq.c src/virtio/device.c \
 	src/vmm/gmem.c src/util/iov.c src/util/log.c $(wildcard src/util/unixsock.c)
 FUZZ_SRCS_fuse := $(wildcard src/devices/fs/fs*.c) src/util/iov.c src/util/log.c
+FUZZ_SRCS_console := $(wildcard src/devices/console*.c) src/virtio/virtq.c src/virtio/device.c \
+	src/vmm/gmem.c src/util/iov.c src/util/log.c
+FUZZ_SRCS_tsi := src/devices/tsi/tsi_req.c src/util/log.c
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRCS) $(INIT_SRCS) tests/fuzz/fuzz.mk
 	@mkdir -p $(dir $@)

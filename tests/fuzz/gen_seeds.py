@@ -347,6 +347,110 @@ def vsock_seqpacket_seeds(pump, accept, close0, host_write):
     write("vsock", "seq_backpressure", held + seq_tx("SHUTDOWN", flags=3) + pump + close0 + pump)
 
 
+# ---- console: actions on the rings, the host ends and the event loop (see fuzz_console.c) ------
+CON_EV = dict(DEVICE_READY=0, PORT_READY=3, PORT_OPEN=6, BOGUS=99)
+
+
+def con_tx(port, data, ndesc=1, ctrl=False):
+    return bytes([0 | port << 3 | (0x20 if ctrl else 0) | (ndesc - 1) << 6, len(data)]) + data
+
+
+def con_rx(port, count, size, ctrl=False):
+    return bytes([1 | port << 3 | (0x20 if ctrl else 0) | (count - 1) << 6, size])
+
+
+def con_ctrl(port_id, event, value=1, ndesc=1):
+    return con_tx(0, struct.pack("<IHH", port_id, CON_EV[event], value), ndesc, ctrl=True)
+
+
+CON_PUMP, CON_READ = b"\7", b"\5"
+
+
+def con_close(port):
+    return bytes([5 | 8 | port << 4])
+
+
+def con_host_in(port, data):
+    return bytes([4 | (8 if port else 0), len(data)]) + data
+
+
+def con_handshake(open_ports=(0, 1, 2, 3)):
+    """The Linux driver's order: DEVICE_READY, PORT_READY per announced port, PORT_OPEN."""
+    out = con_rx(0, 4, 64, ctrl=True) * 3 + con_ctrl(0, "DEVICE_READY")
+    for port in range(4):
+        out += con_ctrl(port, "PORT_READY")
+    out += con_rx(0, 4, 64, ctrl=True) * 2
+    for port in open_ports:
+        out += con_ctrl(port, "PORT_OPEN")
+    return out
+
+
+def console_seeds():
+    write("console", "multiport_roundtrip", con_handshake() + con_rx(0, 4, 64) + con_rx(1, 4, 64)
+          + con_host_in(0, b"typed on the host") + con_host_in(1, b"port input") + CON_PUMP + CON_PUMP
+          + con_tx(0, b"console output") + con_tx(2, b"named port output", ndesc=3)
+          + con_tx(3, b"socket port output", ndesc=2) + con_tx(1, b"to an input-only port") + CON_READ)
+    write("console", "single_port", bytes([2 | 0x10]) + con_rx(0, 4, 32) + con_host_in(0, b"abc")
+          + CON_PUMP + con_tx(0, b"console out", ndesc=4) + b"\6x" + CON_READ + bytes([6 | 8]) + CON_PUMP
+          + con_tx(2, b"no such queue without MULTIPORT") + bytes([7 | 8 | 6 << 4]))
+    held = con_handshake()
+    for i in range(20):
+        held += con_tx(2, bytes([65 + i]) * 255) + con_tx(3, bytes([97 + i]) * 255)
+    write("console", "backpressure", held + CON_PUMP + CON_READ + CON_PUMP + CON_READ + con_close(2)
+          + con_tx(2, b"after the reader left") + con_close(3) + con_tx(3, b"gone too") + CON_PUMP)
+    write("console", "ctrl_malformed", con_rx(0, 4, 4, ctrl=True) + con_ctrl(0, "DEVICE_READY")
+          + con_tx(0, b"abc", ctrl=True) + con_ctrl(9, "PORT_READY") + con_ctrl(1, "BOGUS")
+          + con_ctrl(2, "PORT_READY", value=0) + con_rx(0, 4, 7, ctrl=True) + con_ctrl(1, "PORT_READY", ndesc=2)
+          + con_ctrl(0, "DEVICE_READY", value=0) + con_rx(0, 2, 200, ctrl=True))
+    write("console", "input_eof", con_handshake((0, 1)) + con_rx(1, 2, 16) + con_host_in(1, b"last words")
+          + con_close(1) + CON_PUMP + CON_PUMP + con_rx(1, 2, 16) + CON_PUMP + con_ctrl(1, "PORT_OPEN", 0)
+          + con_ctrl(1, "PORT_OPEN"))
+    write("console", "reset_and_poke", con_handshake() + con_tx(2, b"pending") + bytes([2 | 8 | 0x10])
+          + con_handshake() + bytes([3, 0x00, 0x00, 16]) + bytes(range(16)) + con_rx(0, 2, 32)
+          + bytes([3, 0x02, 0x01, 2, 0xff, 0xff]) + CON_PUMP)
+    write("console", "zero_length_rx", con_handshake() + con_rx(0, 1, 0) + con_host_in(0, b"input")
+          + CON_PUMP + con_rx(0, 2, 8) + CON_PUMP + con_rx(1, 1, 0) + con_host_in(1, b"more")
+          + CON_PUMP + con_rx(1, 2, 8) + CON_PUMP)
+
+
+# ---- tsi: mode byte, then a request (struct krun_tsi_request + path) or a krun_tsi_dgram ------
+TSI_MAGIC = 0x4B545349
+TSI_OP = dict(CONNECT=1, DNS=2, DGRAM=3)
+AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
+SOCK_STREAM, SOCK_DGRAM = 1, 2
+
+
+def tsi_req(op, family, typ=SOCK_STREAM, port=0, path=b"", addr=b"", timeout=0, version=1):
+    return b"\0" + struct.pack("<IHHHHHH16sI", TSI_MAGIC, version, TSI_OP[op], family, typ, port,
+                               len(path), addr.ljust(16, b"\0"), timeout) + path
+
+
+def tsi_dgram(family, port, addr, sock_v6=True):
+    return bytes([1 | (2 if sock_v6 else 0)]) + struct.pack("<HH16s", family, port, addr.ljust(16, b"\0"))
+
+
+def tsi_seeds():
+    """AF_UNIX paths in and out of the share (see fuzz_tsi.c's tree), inet requests, peers."""
+    paths = dict(unix_inside=b"share/inside.sock", unix_symlink_inside=b"share/in.sock",
+                 unix_sub_back=b"share/sub/back.sock", unix_dotdot=b"share/../outside/outside.sock",
+                 unix_up_link=b"share/up/outside/outside.sock", unix_rel_escape=b"share/out.sock",
+                 unix_sub_escape=b"share/sub/esc.sock", unix_abs_dir=b"share/abs/outside.sock",
+                 unix_abs_link=b"share/absout.sock", unix_proc_cwd=b"share/cwd/x.sock",
+                 unix_not_socket=b"share/file", unix_other_tag=b"other/inside.sock")
+    for name, path in paths.items():
+        write("tsi", name, tsi_req("CONNECT", AF_UNIX, path=path, timeout=100))
+    write("tsi", "inet4_connect", tsi_req("CONNECT", AF_INET, port=80, addr=bytes([127, 0, 0, 1])))
+    write("tsi", "inet6_udp", tsi_req("CONNECT", AF_INET6, SOCK_DGRAM, port=53,
+                                      addr=bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 1])))
+    write("tsi", "dgram_v6", tsi_req("DGRAM", AF_INET6, SOCK_DGRAM, addr=bytes(15) + b"\1"))
+    write("tsi", "dns", tsi_req("DNS", 0))
+    write("tsi", "bad_magic", b"\0" + b"ISTL" + bytes(32))
+    write("tsi", "peer_v4_on_v6", tsi_dgram(AF_INET, 5353, bytes([192, 168, 1, 2])))
+    write("tsi", "peer_v4_on_v4", tsi_dgram(AF_INET, 5353, bytes([192, 168, 1, 2]), False))
+    write("tsi", "peer_mapped", tsi_dgram(AF_INET6, 123, bytes(10) + b"\xff\xff" + bytes([1, 2, 3, 4])))
+    write("tsi", "peer_v6_on_v4", tsi_dgram(AF_INET6, 123, b"\x20\x01\x0d\xb8" + bytes(11) + b"\1", False))
+
+
 def main():
     targets = sys.argv[1:] or list(GEN)
     for t in targets:
@@ -355,7 +459,8 @@ def main():
 
 GEN = {"fuse": fuse_seeds, "vhost_user": vhost_user_seeds,
        "kernel_loader": kernel_loader_seeds,
-       "api_parsers": api_parsers_seeds, "vsock": vsock_seeds}
+       "api_parsers": api_parsers_seeds, "vsock": vsock_seeds, "tsi": tsi_seeds,
+       "console": console_seeds}
 
 if __name__ == "__main__":
     main()
