@@ -5,7 +5,6 @@
 #include "common/krun_init.h"
 #include "libkrun.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -628,24 +627,11 @@ static void test_exit_vfile(void)
 	krun_free_ctx((uint32_t)id);
 }
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* crun closes every fd after krun_create_ctx: configuring must not depend on any. */
 static void test_no_fds_kept(void)
 {
 	const char *args[] = { "x", NULL };
-	int before = open_fds(), id, after;
+	int before = t_open_fds(), id, after;
 
 	CHECK(before > 0);
 	id = new_ctx();
@@ -654,7 +640,7 @@ static void test_no_fds_kept(void)
 	CHECK_EQ(krun_set_exec((uint32_t)id, "/bin/true", args, NULL), 0);
 	CHECK_EQ(krun_add_virtiofs((uint32_t)id, "data", vol_dir), 0);
 	CHECK_EQ(krun_set_kernel((uint32_t)id, a_file, KRUN_KERNEL_FORMAT_ELF, NULL, NULL), 0);
-	after = open_fds();
+	after = t_open_fds();
 	CHECK_EQ(after, before);
 	CHECK_EQ(krun_free_ctx((uint32_t)id), 0);
 }

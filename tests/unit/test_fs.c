@@ -10,15 +10,11 @@
 
 static char *scratch;
 static char share[512];
-static unsigned int test_no;
 
 /* A fresh share directory per test, inside one scratch directory removed at the end. */
 static const char *new_share(void)
 {
-	snprintf(share, sizeof(share), "%s/share%u", scratch, ++test_no);
-	if (mkdir(share, 0755))
-		return NULL;
-	return share;
+	return t_share_make(share, sizeof(share), scratch);
 }
 
 static char sink_buf[64];

@@ -8,14 +8,11 @@
 
 static char *scratch;
 static char share[256];
-static unsigned int test_no;
 static const char *skip_why;
 
 static const char *new_share(void)
 {
-	test_no++;
-	snprintf(share, sizeof(share), "%s/share%u", scratch, test_no);
-	return mkdir(share, 0755) ? NULL : share;
+	return t_share_make(share, sizeof(share), scratch);
 }
 
 /* One FUSE_IOCTL: data (in_size bytes sent unless sent differs), reply payload into out. */

@@ -3,18 +3,14 @@
 #include "harness.h"
 #include "test_fs_util.h"
 
-#include <dirent.h>
 #include <errno.h>
 
 static char *scratch;
 static char share[256];
-static unsigned int test_no;
 
 static const char *new_share(void)
 {
-	test_no++;
-	snprintf(share, sizeof(share), "%s/share%u", scratch, test_no);
-	return mkdir(share, 0755) ? NULL : share;
+	return t_share_make(share, sizeof(share), scratch);
 }
 
 static int lk(struct fs *fs, uint32_t op, uint64_t nodeid, uint64_t fh, uint64_t owner,
@@ -35,19 +31,6 @@ static int flush(struct fs *fs, uint64_t nodeid, uint64_t fh, uint64_t owner)
 	struct fuse_flush_in in = { .fh = fh, .lock_owner = owner };
 
 	return t_err(t_call(fs, FUSE_FLUSH, nodeid, &in, sizeof(in), NULL, 0));
-}
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
 }
 
 static void test_getlk_names_holder(void)
@@ -137,18 +120,18 @@ static void test_owner_state_released(void)
 	t_put_file(share, "f", "0123456789");
 	CHECK_EQ(t_lookup(fs, FUSE_ROOT_ID, "f", &e), 0);
 	CHECK_EQ(t_open(fs, FUSE_OPEN, e.nodeid, O_RDWR, &fh, NULL), 0);
-	before = open_fds();
+	before = t_open_fds();
 	for (uint64_t owner = 1; owner <= 50; owner++)
 		CHECK_EQ(lk(fs, FUSE_SETLK, e.nodeid, fh, owner, F_RDLCK, owner, owner, 1000 + owner,
 			    NULL), 0);
-	during = open_fds();
+	during = t_open_fds();
 	CHECK(during >= before + 50);
 	for (uint64_t owner = 1; owner <= 25; owner++)
 		CHECK_EQ(flush(fs, e.nodeid, fh, owner), 0);
-	CHECK_EQ(open_fds(), during - 25);
+	CHECK_EQ(t_open_fds(), during - 25);
 	CHECK_EQ(t_release(fs, FUSE_RELEASE, e.nodeid, fh), 0);
 	t_forget(fs, e.nodeid, 1);
-	CHECK_EQ(open_fds(), before - 2);   /* the handle's fd and the inode's O_PATH fd, too */
+	CHECK_EQ(t_open_fds(), before - 2);   /* the handle's fd and the inode's O_PATH fd, too */
 	fs_destroy(fs);
 }
 

@@ -8,13 +8,10 @@
 
 static char *scratch;
 static char share[256];
-static unsigned int test_no;
 
 static const char *new_share(void)
 {
-	test_no++;
-	snprintf(share, sizeof(share), "%s/share%u", scratch, test_no);
-	return mkdir(share, 0755) ? NULL : share;
+	return t_share_make(share, sizeof(share), scratch);
 }
 
 /* Entries of the host directory besides . and .. */

@@ -174,6 +174,16 @@ static inline char *t_scratch(void)
 	return d ? strdup(d) : NULL;
 }
 
+/* A fresh share directory inside scratch in buf: share1, share2, ... (one counter per test
+ * binary); buf, or NULL if it cannot be made. */
+static inline const char *t_share_make(char *buf, size_t size, const char *scratch)
+{
+	static unsigned int n;
+
+	snprintf(buf, size, "%s/share%u", scratch, ++n);
+	return mkdir(buf, 0755) ? NULL : buf;
+}
+
 static inline void t_rmrf(const char *dir)
 {
 	char cmd[512];
