@@ -107,8 +107,7 @@ ssize_t fs_file_open(struct fs_req *req)
 static int create_open(struct fs *fs, struct fs_inode *parent, const char *name,
 		       const struct fuse_create_in *in, bool *created)
 {
-	const int keep = O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_DSYNC | O_SYNC |
-			 O_NOATIME | O_LARGEFILE | O_NONBLOCK;
+	const int keep = FS_OPEN_GUEST_FLAGS | O_TRUNC;
 	struct fs_inode *inode;
 	struct stat st;
 	uint64_t nodeid;

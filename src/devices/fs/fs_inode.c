@@ -348,8 +348,7 @@ void fs_inode_procname(struct fs_inode *inode, char *buf, size_t len)
  */
 int fs_inode_reopen(struct fs *fs, struct fs_inode *inode, int flags)
 {
-	const int keep = O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_DSYNC | O_SYNC |
-			 O_NOATIME | O_DIRECTORY | O_LARGEFILE | O_NONBLOCK;
+	const int keep = FS_OPEN_GUEST_FLAGS | O_TRUNC | O_DIRECTORY;
 	char name[16];
 	int fd;
 

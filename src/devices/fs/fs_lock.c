@@ -184,10 +184,8 @@ static bool holds_lock(struct fs *fs, int fd, char *buf, short type, uint64_t st
  * scan limit). A few procfs reads under the lock: GETLK with a conflict is rare.
  */
 static uint32_t holder_pid(struct fs *fs, struct fs_inode *inode, uint64_t self,
-			   const struct flock *fl)
+			   const struct fuse_file_lock *lk)
 {
-	uint64_t start = (uint64_t)fl->l_start;
-	uint64_t end = fl->l_len ? start + (uint64_t)fl->l_len - 1 : INT64_MAX;
 	unsigned int scanned = 0;
 	uint32_t pid = 0;
 	char *buf = malloc(FDINFO_MAX);
@@ -197,7 +195,7 @@ static uint32_t holder_pid(struct fs *fs, struct fs_inode *inode, uint64_t self,
 		if (o->owner == self || !o->pid)
 			continue;
 		scanned++;
-		if (holds_lock(fs, o->fd, buf, fl->l_type, start, end)) {
+		if (holds_lock(fs, o->fd, buf, (short)lk->type, lk->start, lk->end)) {
 			pid = o->pid;
 			break;
 		}
@@ -237,17 +235,17 @@ ssize_t fs_lock_getlk(struct fs_req *req)
 	ret = fd < 0 ? fd : fcntl(fd, F_OFD_GETLK, &fl) ? -errno : 0;
 	if (fd >= 0)
 		close(fd);
+	out.lk.type = (uint32_t)fl.l_type;
 	if (!ret && fl.l_type != F_UNLCK) {
 		out.lk.start = (uint64_t)fl.l_start;
 		out.lk.end = fl.l_len ? (uint64_t)(fl.l_start + fl.l_len - 1) : INT64_MAX;
 		pthread_mutex_lock(&req->fs->lock);
-		out.lk.pid = holder_pid(req->fs, fh->inode, in->owner, &fl);
+		out.lk.pid = holder_pid(req->fs, fh->inode, in->owner, &out.lk);
 		pthread_mutex_unlock(&req->fs->lock);
 	}
 	fs_fh_put(req->fs, fh);
 	if (ret)
 		return fs_reply_err(req, ret);
-	out.lk.type = (uint32_t)fl.l_type;
 	return fs_reply(req, &out, sizeof(out));
 }
 

@@ -191,6 +191,10 @@ void fs_entry_own_new(struct fs_req *req, struct fs_inode *parent, int fd, struc
 /* FUSE_WRITEBACK_CACHE: open flags as the host must see them (write-only becomes read-write,
  * no O_APPEND); the caller retries with the guest's flags when that open fails with EACCES. */
 int fs_file_host_flags(struct fs *fs, int flags);
+/* The guest's open flags that reach the host's open as they are; each opener adds what its
+ * kind of open means (O_TRUNC, O_EXCL, O_DIRECTORY), everything else is ours to set. */
+#define FS_OPEN_GUEST_FLAGS (O_ACCMODE | O_APPEND | O_DIRECT | O_DSYNC | O_SYNC | O_NOATIME | \
+			     O_LARGEFILE | O_NONBLOCK)
 ssize_t fs_file_open(struct fs_req *req);
 ssize_t fs_file_create(struct fs_req *req);
 ssize_t fs_file_read(struct fs_req *req);

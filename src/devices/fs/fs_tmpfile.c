@@ -15,8 +15,7 @@
  */
 static int open_tmpfile(struct fs *fs, struct fs_inode *parent, const struct fuse_create_in *in)
 {
-	const int keep = O_ACCMODE | O_APPEND | O_DIRECT | O_DSYNC | O_SYNC | O_NOATIME |
-			 O_LARGEFILE | O_NONBLOCK | O_EXCL;
+	const int keep = FS_OPEN_GUEST_FLAGS | O_EXCL;
 	int fd;
 
 	if (!S_ISDIR(parent->type))
