@@ -238,3 +238,10 @@ qemu_microvm() {
 		-no-user-config -display none -serial stdio -no-reboot
 		-global virtio-mmio.force-legacy=false -kernel "$4")
 }
+
+# wait_mount DIR: waits up to 5 s for a mount on DIR.
+wait_mount() {
+	local i
+	for i in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done
+	return 1
+}

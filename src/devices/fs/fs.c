@@ -19,6 +19,7 @@ struct fs_op {
 	uint32_t out_size;          /* fixed reply payload, checked before any effect */
 	bool modifies;              /* refused with EROFS on read-only shares */
 	bool no_reply;
+	const char *name;           /* for logs and request statistics: "LOOKUP" */
 };
 
 ssize_t fs_reply(struct fs_req *req, const void *data, size_t len)
@@ -185,7 +186,9 @@ static ssize_t vfile_ok(struct fs_req *req)
 	return fs_reply(req, NULL, 0);
 }
 
-#define OP(code, f, in, out, ...) [code] = { .fn = f, .in_size = in, .out_size = out, __VA_ARGS__ }
+#define OP(code, f, in, out, ...) \
+	[code] = { .fn = f, .in_size = in, .out_size = out, .name = #code + sizeof("FUSE_") - 1, \
+		   __VA_ARGS__ }
 static const struct fs_op ops[] = {
 	OP(FUSE_INIT, do_init, 16, sizeof(struct fuse_init_out)),
 	OP(FUSE_DESTROY, do_destroy, 0, 0),
@@ -261,8 +264,7 @@ static ssize_t dispatch(struct fs_req *req, const struct fs_op *op)
 	    req->hdr.opcode != FUSE_INIT)
 		return op->no_reply ? 0 : fs_reply_err(req, -EIO);
 	if (req->arg_len < op->in_size) {
-		log_warn_guest("opcode %u: %u argument bytes, need %u", req->hdr.opcode,
-			       req->arg_len, op->in_size);
+		log_warn_guest("%s: %u argument bytes, need %u", op->name, req->arg_len, op->in_size);
 		return op->no_reply ? 0 : fs_reply_err(req, -EINVAL);
 	}
 	if (vfile && op->vfile_fn)
@@ -292,6 +294,11 @@ static int copy_args(struct fs_req *req, uint8_t **buf)
 	req->arg = *buf;
 	req->arg_len = n;
 	return 0;
+}
+
+const char *fs_op_name(uint32_t opcode)
+{
+	return opcode < sizeof(ops) / sizeof(ops[0]) && ops[opcode].fn ? ops[opcode].name : NULL;
 }
 
 ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,

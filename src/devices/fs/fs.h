@@ -45,4 +45,7 @@ void fs_destroy(struct fs *fs);
 ssize_t fs_handle(struct fs *fs, const struct iovec *in, unsigned int in_cnt,
 		  const struct iovec *out, unsigned int out_cnt);
 
+/* The name of a FUSE opcode we serve, without the FUSE_ prefix ("LOOKUP"), or NULL. */
+const char *fs_op_name(uint32_t opcode);
+
 #endif
