@@ -272,7 +272,7 @@ static void check_rx(void)
 static size_t act_tx(struct virtio_dev *dev, uint8_t a, const uint8_t *p, size_t n)
 {
 	unsigned int ndesc = ((a >> 3) & 3) + 1, slot = rings[1].desc_next % QSIZE;
-	uint64_t gpa = RAM_GPA + TX_BUFS + (rings[1].desc_next % TX_SLOTS) * TX_SLOT;
+	uint64_t gpa = RAM_GPA + TX_BUFS + (rings[1].avail_idx % TX_SLOTS) * TX_SLOT;
 	uint8_t *buf = ram + (gpa - RAM_GPA);
 	size_t need, len, done = 0;
 
@@ -289,7 +289,12 @@ static size_t act_tx(struct virtio_dev *dev, uint8_t a, const uint8_t *p, size_t
 		memcpy(buf + HDR, p + HDR + 1, len - HDR);
 	}
 	memcpy(buf, p, HDR);
-	if (in_flight(1) >= QSIZE)
+	/* At most TX_SLOTS chains of at most 4 descriptors in flight: a new chain never reuses
+	 * the descriptors or the buffer of one the device has not completed (tx completes in
+	 * order), so the device sees the packets the input describes. Raw RAM writes (action 3)
+	 * are how the input reaches broken rings. */
+	_Static_assert(TX_SLOTS * 4 <= QSIZE, "tx chains in flight would share descriptors");
+	if (in_flight(1) >= TX_SLOTS)
 		return need;
 	for (unsigned int i = 0; i < ndesc; i++) {
 		uint16_t id = (uint16_t)((slot + i) % QSIZE);
