@@ -12,6 +12,14 @@ void virtio_dev_notify_used(struct virtio_dev *dev, unsigned int q)
 		dev->transport.signal_queue(dev, q);
 }
 
+int virtio_dev_notify_fd(struct virtio_dev *dev, unsigned int q)
+{
+	if (q >= dev->ops->num_queues || !((dev->ops->self_notified_queues >> q) & 1) ||
+	    !dev->transport.notify_fd)
+		return -1;
+	return dev->transport.notify_fd(dev, q);
+}
+
 void virtio_dev_fail(struct virtio_dev *dev, const char *why)
 {
 	log_warn_guest("%s: device needs reset: %s", dev->ops->name, why);

@@ -24,6 +24,15 @@ struct virtio_dev_ops {
 	uint64_t features;          /* device-specific offer; VERSION_1 etc. are added by the transport */
 	uint16_t num_queues;
 	uint16_t queue_max_size;
+	/*
+	 * Queues (bit q) whose notifications the device's own threads wait for, so a kick wakes
+	 * the thread that serves it with no hop through the event loop: the device asks for the
+	 * queue's notify fd (virtio_dev_notify_fd) in activate, and the transport neither reads
+	 * nor watches that fd from then until reset returns. Without an fd (e.g. unit tests)
+	 * kicks come as queue_notify calls, and queue_notify may come anyway (vhost-user calls
+	 * it when a ring is enabled), so the device must accept both.
+	 */
+	uint32_t self_notified_queues;
 	/* Driver accepted features and made the queues ready (DRIVER_OK). 0 or -errno. */
 	int (*activate)(struct virtio_dev *dev);
 	/* The driver kicked queue q (runs on the event loop thread). */
@@ -41,6 +50,8 @@ struct virtio_dev_transport {
 	void (*signal_config)(struct virtio_dev *dev);
 	/* The device hit a driver error it cannot recover from (sets DEVICE_NEEDS_RESET). */
 	void (*needs_reset)(struct virtio_dev *dev);
+	/* Queue q's notify fd (an eventfd, non-blocking) for a self-notified queue, or -1. */
+	int (*notify_fd)(struct virtio_dev *dev, unsigned int q);
 	void *opaque;
 };
 
@@ -63,6 +74,11 @@ static inline bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned
 
 /* Signal q if the driver wants it (event idx / NO_INTERRUPT). */
 void virtio_dev_notify_used(struct virtio_dev *dev, unsigned int q);
+/*
+ * The fd the driver's kicks of self-notified queue q arrive on, valid from activate until
+ * reset returns; -1 when the transport has none (kicks then come as queue_notify calls).
+ */
+int virtio_dev_notify_fd(struct virtio_dev *dev, unsigned int q);
 /* A queue broke: mark the device for reset, never kill the process. */
 void virtio_dev_fail(struct virtio_dev *dev, const char *why);
 /* Frees the device and its private state via ops->destroy. */

@@ -1,7 +1,9 @@
 /*
  * virtio-mmio transport v2 (virtio 1.2 section 4.2.2). Registers are accessed from vCPU threads
  * under `lock`; every device callback runs on the I/O loop thread (a vCPU hands activate/reset/
- * config writes over and waits), so devices never see two threads at once.
+ * config writes over and waits), so devices never see two threads at once. The notify fd of
+ * a queue the device serves from its own threads (self_notified_queues) stays out of the loop:
+ * a kick (ioeventfd, or kick() below) wakes the device's thread directly.
  */
 #define LOG_MODULE "virtio-mmio"
 #include "virtio/mmio.h"
@@ -95,6 +97,19 @@ static void needs_reset(struct virtio_dev *dev)
 
 	if ((old & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_NEEDS_RESET))
 		signal_config(dev);
+}
+
+static bool self_notified(const struct virtio_mmio *m, unsigned int q)
+{
+	return (m->dev->ops->self_notified_queues >> q) & 1;
+}
+
+/* The fd is ours and lives as long as the transport: the device may hold it while active. */
+static int notify_fd(struct virtio_dev *dev, unsigned int q)
+{
+	struct virtio_mmio *m = dev->transport.opaque;
+
+	return q < VIRTIO_DEV_MAX_QUEUES ? m->q[q].notify_fd : -1;
 }
 
 static uint32_t get_status(const struct virtio_mmio *m)
@@ -326,7 +341,7 @@ static void kick(struct virtio_mmio *m, uint32_t q)
 		return;
 	}
 	if (m->q[q].notify_fd >= 0) {
-		/* No ioeventfd caught this write: hand it to the loop like one. */
+		/* No ioeventfd caught this write: hand it on like one (to the loop or the device). */
 		if (write(m->q[q].notify_fd, &one, sizeof(one)) < 0)
 			log_warn_guest("%s: cannot queue a notification", m->dev->ops->name);
 		return;
@@ -484,7 +499,8 @@ static int setup_fds(struct virtio_mmio *m)
 		m->q[i].notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (m->q[i].notify_fd < 0)
 			return -errno;
-		ret = evloop_add(m->loop, m->q[i].notify_fd, EPOLLIN, on_notify, &m->q[i]);
+		if (!self_notified(m, i))
+			ret = evloop_add(m->loop, m->q[i].notify_fd, EPOLLIN, on_notify, &m->q[i]);
 	}
 	return ret;
 }
@@ -513,7 +529,8 @@ int virtio_mmio_create(struct virtio_dev *dev, const struct gmem *mem, struct ev
 	for (unsigned int i = 0; i < VIRTIO_DEV_MAX_QUEUES; i++)
 		m->q[i] = (struct mmio_queue){ .m = m, .index = i, .notify_fd = -1 };
 	dev->transport = (struct virtio_dev_transport){ .signal_queue = signal_queue,
-		.signal_config = signal_config, .needs_reset = needs_reset, .opaque = m };
+		.signal_config = signal_config, .needs_reset = needs_reset, .notify_fd = notify_fd,
+		.opaque = m };
 	ret = loop ? setup_fds(m) : 0;
 	if (ret) {
 		virtio_mmio_destroy(m);

@@ -246,7 +246,7 @@ int vhost_user_create(struct virtio_dev *dev, struct evloop *loop, int sock, str
 	vhost_user_rings_init(vu);
 	dev->transport = (struct virtio_dev_transport){
 		.signal_queue = signal_queue, .signal_config = signal_config,
-		.needs_reset = needs_reset, .opaque = vu,
+		.needs_reset = needs_reset, .notify_fd = vhost_user_notify_fd, .opaque = vu,
 	};
 	setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ret = evloop_add(loop, sock, EPOLLIN, on_socket, vu);

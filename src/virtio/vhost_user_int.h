@@ -23,6 +23,7 @@ struct vu_ring {
 	int kick_fd, call_fd, err_fd;
 	bool started;           /* spec "Ring states": a kick fd arrived, no GET_VRING_BASE since */
 	bool enabled;
+	bool kick_handed;       /* kick_fd is the device's (self-notified queue), not in the loop */
 };
 
 struct vu_map {
@@ -99,6 +100,8 @@ const char *vhost_user_request_name(uint32_t request);
 
 /* vhost_user_ring.c */
 void vhost_user_rings_init(struct vhost_user *vu);
+/* transport.notify_fd: ring q's kick fd while the device serves it from its own threads. */
+int vhost_user_notify_fd(struct virtio_dev *dev, unsigned int q);
 /* Reset the device if active, saving each ring's last_avail into ring->base. */
 void vhost_user_quiesce(struct vhost_user *vu);
 /* Activate the device if some ring is started and enabled; 0 or -errno. */

@@ -1,6 +1,7 @@
 /*
  * vhost-user rings and memory: the frontend's ring descriptions turned into our virtqueues,
- * kick fds on the event loop, call fds for interrupts, and the shared-memory table.
+ * kick fds on the event loop (or, while the device is active, with the device's own threads for
+ * the queues it serves itself), call fds for interrupts, and the shared-memory table.
  */
 #define LOG_MODULE "vhost-user"
 #include "virtio/vhost_user_int.h"
@@ -58,6 +59,42 @@ static int ring_to_vq(struct vhost_user *vu, struct vu_ring *r)
 	return virtq_activate(vq, &vu->mem);
 }
 
+static void on_kick(void *opaque, uint32_t events);
+
+int vhost_user_notify_fd(struct virtio_dev *dev, unsigned int q)
+{
+	struct vhost_user *vu = dev->transport.opaque;
+
+	return q < VIRTIO_DEV_MAX_QUEUES && vu->rings[q].kick_handed ? vu->rings[q].kick_fd : -1;
+}
+
+/* Before activation: the device's threads will wait on the kick fds of the queues they serve. */
+static void hand_over_kicks(struct vhost_user *vu)
+{
+	for (unsigned int i = 0; i < vu->nr_rings; i++) {
+		struct vu_ring *r = &vu->rings[i];
+
+		if (!((vu->dev->ops->self_notified_queues >> i) & 1) || r->kick_fd < 0 || r->kick_handed)
+			continue;
+		evloop_del(vu->loop, r->kick_fd);
+		r->kick_handed = true;
+	}
+}
+
+/* After the device stopped (or failed to start): the loop watches those fds again. */
+static void take_back_kicks(struct vhost_user *vu)
+{
+	for (unsigned int i = 0; i < vu->nr_rings; i++) {
+		struct vu_ring *r = &vu->rings[i];
+
+		if (!r->kick_handed)
+			continue;
+		r->kick_handed = false;
+		if (evloop_add(vu->loop, r->kick_fd, EPOLLIN, on_kick, r))
+			log_warn("ring %u: cannot watch the kick fd again", i);
+	}
+}
+
 static void reset_vqs(struct vhost_user *vu)
 {
 	for (unsigned int i = 0; i < vu->nr_rings; i++)
@@ -70,6 +107,7 @@ void vhost_user_quiesce(struct vhost_user *vu)
 		return;
 	if (vu->dev->ops->reset)
 		vu->dev->ops->reset(vu->dev);
+	take_back_kicks(vu);
 	/* After reset nobody moves last_avail: it is where a restarted ring must resume. */
 	for (unsigned int i = 0; i < vu->nr_rings; i++)
 		if (vu->dev->vqs[i].active)
@@ -105,10 +143,12 @@ int vhost_user_try_activate(struct vhost_user *vu)
 	dev->mem = &vu->mem;
 	dev->loop = vu->loop;
 	dev->driver_features = vu->features & ~(1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	hand_over_kicks(vu);
 	if (!ret && dev->ops->activate)
 		ret = dev->ops->activate(dev);
 	if (ret) {
 		log_warn_guest("%s: activation failed: %d", dev->ops->name, ret);
+		take_back_kicks(vu);
 		reset_vqs(vu);
 		return ret;
 	}
@@ -160,6 +200,9 @@ int vhost_user_set_kick(struct vhost_user *vu, unsigned int i, int fd)
 	struct vu_ring *r = &vu->rings[i];
 	int ret;
 
+	/* The device's threads wait on the old fd: stop them first (a kick restarts them). */
+	if (r->kick_handed)
+		vhost_user_quiesce(vu);
 	drop_kick(vu, r);
 	if (fd >= 0) {
 		int fl = fcntl(fd, F_GETFL);

@@ -33,7 +33,7 @@ static const int allowed[] = {
 	/* time */
 	SYS_clock_gettime, SYS_clock_getres, SYS_gettimeofday, SYS_nanosleep, SYS_clock_nanosleep,
 	SYS_timerfd_create, SYS_timerfd_settime, SYS_timerfd_gettime,
-	/* the I/O thread */
+	/* the I/O thread; virtio-fs workers waiting on their queue's kick fd (virtio_fs.c) */
 	SYS_epoll_create1, SYS_epoll_ctl, SYS_epoll_wait, SYS_epoll_pwait, SYS_epoll_pwait2,
 	SYS_eventfd2, SYS_poll, SYS_ppoll,
 	/* descriptors */

@@ -2,7 +2,8 @@
  * The freestanding test guest: entered like Linux (64-bit boot protocol, rsi = boot_params), it
  * checks what the VMM built, drives the virtio devices named on the command line and ends with
  * a status on LAYOUT_PORT_TEST_EXIT (and in the root share's exit file when virtio-fs exists).
- * Command line: t.scenario=NAME t.ram=MIB t.cpus=N [t.status=N] [t.file=NAME t.content=TEXT].
+ * Command line: t.scenario=NAME t.ram=MIB t.cpus=N [t.status=N] [t.file=NAME t.content=TEXT]
+ * [t.op=getattr|lookup t.n=COUNT] (fs_rtt).
  */
 #include "common/krun_init.h"
 #include "guest.h"
@@ -291,6 +292,18 @@ static int scenario_fs(void)
 	return n == (int)strlen(want) ? (int)arg_u64("t.status", 0) : 5;
 }
 
+static int scenario_fs_rtt(void)
+{
+	struct vdev fs;
+	char name[64], op[16];
+
+	if (vdev_find(cmdline, VIRTIO_ID_FS, &fs) || !cmdline_get(cmdline, "t.file", name, sizeof(name)))
+		return 5;
+	if (!cmdline_get(cmdline, "t.op", op, sizeof(op)))
+		memcpy(op, "getattr", 8);
+	return fs_rtt_scenario(&fs, !memcmp(op, "lookup", 7), name, arg_u64("t.n", 1000));
+}
+
 static void report_exit_file(int status)
 {
 	struct vdev fs;
@@ -336,6 +349,8 @@ void guest_main(const uint8_t *bp)
 		status = scenario_emul_fail();
 	else if (!memcmp(scenario, "fs", 3))
 		status = scenario_fs();
+	else if (!memcmp(scenario, "fs_rtt", 7))
+		status = scenario_fs_rtt();
 	else if (!memcmp(scenario, "console_mp", 11))
 		status = console_mp_scenario(cmdline);
 	else if (!memcmp(scenario, "balloon", 8))

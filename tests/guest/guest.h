@@ -85,6 +85,8 @@ void console_attach(struct vdev *d, struct vq *tx);
 /* FUSE over virtio-fs: read `name` from the root into buf; write `text` to `exit_name`. */
 int fs_read_file(struct vdev *d, const char *name, char *buf, uint32_t cap);
 int fs_write_file(struct vdev *d, const char *name, const char *text);
+/* n GETATTR (or LOOKUP) requests of `name` back to back; prints the TSC cycles they took. */
+int fs_rtt_scenario(struct vdev *d, bool lookup, const char *name, uint64_t n);
 
 /* virtio-console multiport scenario (guest_console_mp.c): t.port names the port; the status. */
 int console_mp_scenario(const char *cmdline);

@@ -22,4 +22,12 @@ $(GUEST_HOST): tests/guest/host.c $(CORE_LIB)
 	@$(if $(Q),echo "  HOST    $@")
 	$(Q)$(CC) $(KRUN_CFLAGS) $< $(CORE_LIB) $(KRUN_LDFLAGS) $(LIBS) -o $@
 
-TEST_BINS += $(GUEST_ELF) $(GUEST_HOST)
+# Peers of bench/fs_rtt.sh: the host TSC rate (tools/tcg_vm_clock.c), fs_handle in-process, fstatat.
+GUEST_RTT_PEER := $(BUILD)/tests/guest/fs_rtt_peer
+$(GUEST_RTT_PEER): tests/guest/fs_rtt_peer.c tools/tcg_vm_clock.c tools/tcg_vm.h $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  HOST    $@")
+	$(Q)$(CC) $(KRUN_CFLAGS) -Itools tests/guest/fs_rtt_peer.c tools/tcg_vm_clock.c $(CORE_LIB) \
+		$(KRUN_LDFLAGS) $(LIBS) -o $@
+
+TEST_BINS += $(GUEST_ELF) $(GUEST_HOST) $(GUEST_RTT_PEER)

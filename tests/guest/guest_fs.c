@@ -117,3 +117,72 @@ int fs_write_file(struct vdev *d, const char *name, const char *text)
 	n = fuse_call(d, FUSE_WRITE, node, &wr, sizeof(wr), text, wr.size, &reply, sizeof(reply));
 	return n < 0 ? (int)n : (int)reply.size;
 }
+
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+/*
+ * One request built once and sent n times back to back: GETATTR of `node`, or LOOKUP of
+ * `name` in the root. Each reply must carry its own unique id, no error and the node's inode
+ * number; the count of replies that did not is returned in *bad.
+ */
+static uint64_t repeat_request(struct vdev *d, bool lookup, uint64_t node, uint64_t ino,
+			       const char *name, uint64_t n, uint64_t *bad)
+{
+	struct fuse_in_header *in = (struct fuse_in_header *)req_buf;
+	struct fuse_out_header *out = (struct fuse_out_header *)rep_buf;
+	const struct fuse_attr_out *attr = (const void *)(rep_buf + sizeof(*out));
+	const struct fuse_entry_out *entry = (const void *)(rep_buf + sizeof(*out));
+	struct fuse_getattr_in ga = { 0 };
+	const void *bufs[2] = { req_buf, rep_buf };
+	uint32_t lens[2], arg_len = lookup ? (uint32_t)strlen(name) + 1 : (uint32_t)sizeof(ga);
+	uint64_t t0, cycles;
+
+	memset(in, 0, sizeof(*in));
+	in->len = (uint32_t)sizeof(*in) + arg_len;
+	in->opcode = lookup ? FUSE_LOOKUP : FUSE_GETATTR;
+	in->nodeid = lookup ? ROOT_NODE : node;
+	memcpy(req_buf + sizeof(*in), lookup ? (const void *)name : (const void *)&ga, arg_len);
+	lens[0] = in->len;
+	lens[1] = (uint32_t)(sizeof(*out) + (lookup ? sizeof(*entry) : sizeof(*attr)));
+	*bad = 0;
+	t0 = rdtsc();
+	for (uint64_t i = 0; i < n; i++) {
+		in->unique = next_unique++;
+		out->unique = 0;
+		vq_post(d, &fs_vqs[REQ_Q], bufs, lens, 1, 1);
+		if (vq_wait(d, &fs_vqs[REQ_Q]) != lens[1] || out->unique != in->unique || out->error ||
+		    (lookup ? entry->attr.ino : attr->attr.ino) != ino)
+			(*bad)++;
+	}
+	cycles = rdtsc() - t0;
+	return cycles;
+}
+
+/* Round trips (bench/fs_rtt.sh): t.op=getattr|lookup t.file=NAME t.n=COUNT. */
+int fs_rtt_scenario(struct vdev *d, bool lookup, const char *name, uint64_t n)
+{
+	struct fuse_entry_out entry;
+	uint64_t bad, cycles;
+	int64_t r = fs_start(d);
+
+	if (r)
+		return (int)r;
+	r = fuse_call(d, FUSE_LOOKUP, ROOT_NODE, name, (uint32_t)strlen(name) + 1, 0, 0, &entry, sizeof(entry));
+	if (r < 0)
+		return (int)r;
+	cycles = repeat_request(d, lookup, entry.nodeid, entry.attr.ino, name, n, &bad);
+	out_str(lookup ? "guest: rtt op=lookup n=" : "guest: rtt op=getattr n=");
+	out_u64(n);
+	out_str(" cycles=");
+	out_u64(cycles);
+	out_str(" bad=");
+	out_u64(bad);
+	out_str("\n");
+	return bad ? 6 : 0;
+}

@@ -90,6 +90,17 @@ sc_fs_exit_file_42() {
 	expect_guest_ok 42 && grep -q "exit file status=42" <<< "$err" && return 0
 	why="exit file not written: $(why_output)"; return 1
 }
+sc_fs_round_trips() {
+	# 2000 GETATTR then 2000 LOOKUP back to back (bench/fs_rtt.sh's workload): every reply must
+	# carry its own unique id, no error and the file's inode; workers under the seccomp filter.
+	fs_prepare
+	local op
+	for op in getattr lookup; do
+		run 1 "t.scenario=fs_rtt t.op=$op t.file=data.txt t.n=2000" --fs "$tmp/root" --seccomp=on
+		expect_guest_ok 0 && grep -q "^guest: rtt op=$op n=2000 cycles=[0-9]* bad=0$" <<< "$out" ||
+			{ why="$op: $(grep 'rtt' <<< "$out") $(why_output)"; return 1; }
+	done
+}
 sc_unmapped_mmio() {
 	run 1 "t.scenario=fault_mmio"
 	expect_guest_ok 0 && grep -q "unmapped guest address 0xe0000000" <<< "$err" && return 0
@@ -180,7 +191,7 @@ sc_seccomp_on() {
 	expect_guest_ok 0
 }
 
-SCENARIOS=${GUEST_SCENARIOS:-"boot_1cpu boot_2cpu ram_4g_split console_output irq_idt exit_0 exit_42 fs_read fs_exit_file_42 unmapped_mmio
+SCENARIOS=${GUEST_SCENARIOS:-"boot_1cpu boot_2cpu ram_4g_split console_output irq_idt exit_0 exit_42 fs_read fs_exit_file_42 fs_round_trips unmapped_mmio
 bad_chain triple_fault vcpu_fault sigterm_loop shutdown_eventfd bad_kernel pvm_refuses_linux
 balloon_report console_multiport seccomp_on"}
 for sc in $SCENARIOS; do

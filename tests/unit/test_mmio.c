@@ -15,6 +15,7 @@ struct fake_dev {
 	int activated, resets, notifies, config_writes;
 	unsigned int last_q;
 	pthread_t activate_thread;
+	int notify_fds[2];          /* virtio_dev_notify_fd at activation */
 };
 
 static int fake_activate(struct virtio_dev *dev)
@@ -23,6 +24,8 @@ static int fake_activate(struct virtio_dev *dev)
 
 	f->activated++;
 	f->activate_thread = pthread_self();
+	for (unsigned int q = 0; q < 2; q++)
+		f->notify_fds[q] = virtio_dev_notify_fd(dev, q);
 	return 0;
 }
 
@@ -54,6 +57,14 @@ static void fake_destroy(struct virtio_dev *dev)
 
 static const struct virtio_dev_ops fake_ops = {
 	.name = "fake", .device_id = 42, .features = 1ull << 3, .num_queues = 2, .queue_max_size = 64,
+	.activate = fake_activate, .queue_notify = fake_notify, .reset = fake_reset,
+	.config_write = fake_config_write, .destroy = fake_destroy,
+};
+
+/* Queue 1 is served by the device's own threads (virtio/device.h self_notified_queues). */
+static const struct virtio_dev_ops fake_self_ops = {
+	.name = "fake", .device_id = 42, .features = 1ull << 3, .num_queues = 2, .queue_max_size = 64,
+	.self_notified_queues = 1u << 1,
 	.activate = fake_activate, .queue_notify = fake_notify, .reset = fake_reset,
 	.config_write = fake_config_write, .destroy = fake_destroy,
 };
@@ -271,6 +282,46 @@ static void test_loop_thread(void)
 	evloop_destroy(loop);
 }
 
+/*
+ * A self-notified queue: the device gets the queue's notify fd, the loop never reads it (a
+ * kick, by ioeventfd or by a register write, stays on the fd for the device's threads), and
+ * the other queue still reaches queue_notify on the loop.
+ */
+static void test_self_notified(void)
+{
+	struct evloop *loop = evloop_create();
+	struct mdrv d;
+	pthread_t t;
+	uint64_t v = 0;
+
+	CHECK(loop != NULL);
+	CHECK_EQ(mdrv_init(&d), 0);
+	new_fake()->ops = &fake_self_ops;
+	CHECK_EQ(virtio_mmio_create(&fdev.dev, &d.mem, loop, -1, &d.m), 0);
+	pthread_create(&t, NULL, loop_thread, loop);
+	CHECK_EQ(mdrv_start(&d, 2), 0);
+	CHECK_EQ(fdev.activated, 1);
+	CHECK_EQ(fdev.notify_fds[0], -1);
+	CHECK(fdev.notify_fds[1] >= 0);
+	CHECK_EQ(fdev.notify_fds[1], virtio_mmio_notify_fd(d.m, 1));
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_NOTIFY, 1);       /* no ioeventfd: written to the fd */
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	for (int i = 0; i < 1000 && __atomic_load_n(&fdev.notifies, __ATOMIC_SEQ_CST) < 1; i++)
+		usleep(1000);
+	usleep(20000);                                  /* time for a wrong read by the loop */
+	CHECK_EQ(fdev.notifies, 1);
+	CHECK_EQ(fdev.last_q, 0);
+	CHECK_EQ(read(fdev.notify_fds[1], &v, sizeof(v)), (ssize_t)sizeof(v));
+	CHECK_EQ(v, 1);
+	evloop_stop(loop);
+	pthread_join(t, NULL);
+	virtio_mmio_detach_loop(d.m);
+	mdrv_wr(&d, VIRTIO_MMIO_STATUS, 0);
+	CHECK_EQ(fdev.resets, 1);
+	mdrv_free(&d);
+	evloop_destroy(loop);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LEVEL_ERROR);     /* the refusals above warn by design */
@@ -279,5 +330,6 @@ int main(void)
 	RUN_TEST(test_feature_negotiation);
 	RUN_TEST(test_bad_queues);
 	RUN_TEST(test_loop_thread);
+	RUN_TEST(test_self_notified);
 	return HARNESS_EXIT();
 }

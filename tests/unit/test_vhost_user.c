@@ -25,6 +25,7 @@ struct echo {
 	struct virtio_dev dev;
 	int activations, resets, notifies;
 	uint8_t config[8];
+	int notify_fds[2];          /* virtio_dev_notify_fd at the last activation */
 };
 
 static struct virtq_elem elem;
@@ -33,6 +34,8 @@ static int echo_activate(struct virtio_dev *dev)
 {
 	struct echo *e = dev->priv;
 
+	for (unsigned int q = 0; q < 2; q++)
+		e->notify_fds[q] = virtio_dev_notify_fd(dev, q);
 	__atomic_add_fetch(&e->activations, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
@@ -70,6 +73,14 @@ static void echo_destroy(struct virtio_dev *dev)
 static const struct virtio_dev_ops echo_ops = {
 	.name = "echo", .device_id = 0x7fff, .features = 1ull << DEV_FEATURE_BIT,
 	.num_queues = 2, .queue_max_size = 256,
+	.activate = echo_activate, .queue_notify = echo_notify, .reset = echo_reset,
+	.destroy = echo_destroy,
+};
+
+/* The same device, with ring 1's kicks waited for by "its own threads" (here: the test). */
+static const struct virtio_dev_ops echo_self_ops = {
+	.name = "echo", .device_id = 0x7fff, .features = 1ull << DEV_FEATURE_BIT,
+	.num_queues = 2, .queue_max_size = 256, .self_notified_queues = 1u << 1,
 	.activate = echo_activate, .queue_notify = echo_notify, .reset = echo_reset,
 	.destroy = echo_destroy,
 };
@@ -371,6 +382,54 @@ static void test_request_roundtrip(void)
 	close(kick), close(call), close(kick1), close(call1);
 }
 
+/*
+ * Ring 1 is self-notified: at activation the device gets the backend's copy of its kick fd,
+ * which the loop then leaves alone (a kick stays on the fd); a new kick fd while active stops
+ * the device, and a kick on the new fd (watched by the loop again) restarts it with that fd.
+ */
+static void test_self_notified_kick(void)
+{
+	struct rig r;
+	struct fe_mem m;
+	struct fake_guest g0, g1;
+	uint64_t one = 1, v = 0, kv = 1;
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	int kick1 = eventfd(0, EFD_CLOEXEC), call1 = eventfd(0, EFD_CLOEXEC);
+	int kick1b = eventfd(0, EFD_CLOEXEC), notifies;
+
+	CHECK_EQ(rig_start(&r), 0);
+	r.echo.dev.ops = &echo_self_ops;    /* before the first message: the loop reads it then */
+	CHECK_EQ(fe_mem_init(&m), 0);
+	CHECK_EQ(guest_in(&g0, &m, RING_SIZE, 0), 0);
+	CHECK_EQ(guest_in(&g1, &m, RING_SIZE, 0x20000), 0);
+	CHECK_EQ(negotiate(r.fe), 0);
+	CHECK_EQ(send_mem_table(r.fe, &m, FAKE_RAM_SIZE), 0);
+	CHECK_EQ(setup_ring(r.fe, &m, &g0, 0, kick, call), 0);
+	CHECK_EQ(setup_ring(r.fe, &m, &g1, 1, kick1, call1), 0);
+	CHECK_EQ(set_state(r.fe, VHOST_USER_SET_VRING_ENABLE, 0, 1), 0);
+	CHECK_EQ(set_state(r.fe, VHOST_USER_SET_VRING_ENABLE, 1, 1), 0);
+	CHECK_EQ(__atomic_load_n(&r.echo.activations, __ATOMIC_SEQ_CST), 1);
+	CHECK_EQ(r.echo.notify_fds[0], -1);
+	CHECK(r.echo.notify_fds[1] >= 0);
+	notifies = __atomic_load_n(&r.echo.notifies, __ATOMIC_SEQ_CST);
+	CHECK_EQ(write(kick1, &one, sizeof(one)), 8);
+	usleep(20000);                      /* time for a wrong read by the loop */
+	CHECK_EQ(__atomic_load_n(&r.echo.notifies, __ATOMIC_SEQ_CST), notifies);
+	CHECK_EQ(read(r.echo.notify_fds[1], &v, sizeof(v)), 8);
+	CHECK_EQ(v, 1);
+	/* A new kick fd for ring 1 while active: the device stops first. */
+	CHECK_EQ(ack(r.fe, VHOST_USER_SET_VRING_KICK, &kv, sizeof(kv), &kick1b, 1), 0);
+	CHECK_EQ(__atomic_load_n(&r.echo.resets, __ATOMIC_SEQ_CST), 1);
+	CHECK_EQ(write(kick1b, &one, sizeof(one)), 8);
+	for (int i = 0; i < 1000 && __atomic_load_n(&r.echo.activations, __ATOMIC_SEQ_CST) < 2; i++)
+		usleep(1000);
+	CHECK_EQ(__atomic_load_n(&r.echo.activations, __ATOMIC_SEQ_CST), 2);
+	CHECK(r.echo.notify_fds[1] >= 0);
+	rig_stop(&r);
+	fe_mem_free(&m);
+	close(kick), close(call), close(kick1), close(call1), close(kick1b);
+}
+
 static void test_config(void)
 {
 	struct rig r;
@@ -528,6 +587,7 @@ int main(void)
 	log_set_level(LOG_LEVEL_ERROR);
 	RUN_TEST(test_handshake);
 	RUN_TEST(test_request_roundtrip);
+	RUN_TEST(test_self_notified_kick);
 	RUN_TEST(test_config);
 	RUN_TEST(test_bad_messages);
 	RUN_TEST(test_bad_version_and_hangup);
