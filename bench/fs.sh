@@ -258,12 +258,6 @@ table() {
 	done
 }
 
-wait_mount() {
-	local i
-	for i in $(seq 100); do mountpoint -q "$1" && return 0; sleep 0.05; done
-	return 1
-}
-
 # ---- (a) host: ours on /dev/fuse vs native vs bindfs
 host_part() {
 	local src=$BENCH_TMP/host/src mnt=$BENCH_TMP/host/mnt entries cols=() pid
