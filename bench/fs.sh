@@ -7,13 +7,16 @@
 #      and with KRUN_FS_DIRECT_IO=1 (file data bypasses the guest's page cache, as on 9p), vs
 #      QEMU's own virtiofsd (vhost-user-fs, cache=auto like our default) vs virtio-9p (its
 #      default cache=none; when the guest kernel has 9P), same TCG CPU.
+#  (c) hardware KVM only, the sizes of (a): the same guests with chroot_vm (the in-process VMM,
+#      the product kernel) in place of tcg_vm and QEMU with -accel kvm, next to the same work
+#      on the host directly: the issue's "% of native" figures for the product.
 # Workload: sequential write (1 MiB blocks, fsync) and read (caches dropped), random 4 KiB reads
 # (caches dropped) and writes (fsync at the end), create / stat / unlink of many empty files,
 # extracting a tar of headers. Output: MB/s or ops/s and ratios.
-# Usage: bench/fs.sh [--quick] [host|tcg]...   (root; after `make` and `make tests`)
+# Usage: bench/fs.sh [--quick] [host|tcg|kvm]...   (root; after `make` and `make tests`)
 # Environment: HOST_MIB (1024), HOST_OPS (20000), HOST_FILES (10000); TCG_MIB (256), TCG_OPS
-# (2000), TCG_FILES (2000), TCG_REPEAT (3 guest runs per peer, medians); --quick divides the
-# sizes by 8 and runs each guest once. KRUN_FS_* settings reach our server in both parts
+# (2000), TCG_FILES (2000), TCG_REPEAT (3 guest runs per peer, medians; also (c)'s); --quick
+# divides the sizes by 8 and runs each guest once. KRUN_FS_* settings reach our server in both parts
 # (e.g. KRUN_FS_WRITEBACK=1 or KRUN_FS_CACHE=always; defaults: 1 s caches, no writeback cache,
 # page cache), and the ours-dio column adds KRUN_FS_DIRECT_IO=1.
 set -eu
@@ -37,11 +40,11 @@ for a in "$@"; do
 	--quick)
 		HOST_MIB=$((HOST_MIB / 8)) HOST_OPS=$((HOST_OPS / 8)) HOST_FILES=$((HOST_FILES / 8))
 		TCG_MIB=$((TCG_MIB / 8)) TCG_OPS=$((TCG_OPS / 8)) TCG_FILES=$((TCG_FILES / 8)) TCG_REPEAT=1 ;;
-	host | tcg) PARTS+=("$a") ;;
-	*) echo "usage: $0 [--quick] [host|tcg]..." >&2; exit 2 ;;
+	host | tcg | kvm) PARTS+=("$a") ;;
+	*) echo "usage: $0 [--quick] [host|tcg|kvm]..." >&2; exit 2 ;;
 	esac
 done
-[ ${#PARTS[@]} -gt 0 ] || PARTS=(host tcg)
+[ ${#PARTS[@]} -gt 0 ] || PARTS=(host tcg kvm)
 VMLINUX=${KRUN_VMLINUX:-$PWD/$BUILD/vmlinux}
 FUSE_BIN=$BUILD/tests/fuse/fuse_mount
 [ "$(id -u)" = 0 ] || { echo "FAILED: needs root (mounts, drop_caches)" >&2; exit 1; }
@@ -305,16 +308,23 @@ host_part() {
 
 # guest_ours|guest_dio|guest_vfsd|guest_9p ROUND: one guest run of the workload (variables of
 # tcg_part); output in $BENCH_TMP/PEER.ROUND.raw, memory and time appended to mem_PEER / ms_PEER.
+# OURS_VM: tcg_vm (TCG; it boots $VMLINUX) or chroot_vm (KVM; the product kernel).
 guest_ours() {
-	measure "$BENCH_TMP/ours.$1.raw" "$BENCH_TMP/ours.$1.err" env KRUN_VMLINUX="$VMLINUX" "$BUILD/tcg_vm" -c 1 -m 512 \
+	measure "$BENCH_TMP/ours.$1.raw" "$BENCH_TMP/ours.$1.err" env KRUN_VMLINUX="$VMLINUX" "$OURS_VM" -c 1 -m 512 \
 		-v "$share:/work" "$root" /bin/sh /wl.sh /fsb $args
 	mem_ours+=("$M_PSS") ms_ours+=("$M_MS") cpu_ours+=("$M_CPU")
 }
 # Ours with file data outside the guest's page cache (direct I/O), like 9p's cache=none.
 guest_dio() {
 	measure "$BENCH_TMP/dio.$1.raw" "$BENCH_TMP/dio.$1.err" env KRUN_FS_DIRECT_IO=1 KRUN_VMLINUX="$VMLINUX" \
-		"$BUILD/tcg_vm" -c 1 -m 512 -v "$share:/work" "$root" /bin/sh /wl.sh /fsb $args
+		"$OURS_VM" -c 1 -m 512 -v "$share:/work" "$root" /bin/sh /wl.sh /fsb $args
 	mem_dio+=("$M_PSS") ms_dio+=("$M_MS") cpu_dio+=("$M_CPU")
+}
+# The same work on the host directly, in a directory of its own (KVM part only).
+guest_native() {
+	mkdir -p "$BENCH_TMP/$ACCEL/native"
+	cp "$share/tree.tar" "$BENCH_TMP/$ACCEL/native/"
+	bash "$BENCH_TMP/wl.sh" "$BENCH_TMP/fsb" "$BENCH_TMP/$ACCEL/native" $MIB $OPS $FILES > "$BENCH_TMP/native.$1.raw"
 }
 guest_vfsd() {
 	local sock=$BENCH_TMP/vfsd.sock vpid hwm=0 k t
@@ -339,7 +349,7 @@ guest_vfsd() {
 		sleep 0.2
 	done ) &
 	local watcher=$!
-	QEMU_MEMBACKEND=mem qemu_microvm tcg 1 512 "$VMLINUX"
+	QEMU_MEMBACKEND=mem qemu_microvm "$ACCEL" 1 512 "$VMLINUX"
 	measure "$BENCH_TMP/vfsd.$1.raw" "$BENCH_TMP/vfsd.$1.qerr" "${QEMU_CMD[@]}" -object memory-backend-memfd,id=mem,size=512M,share=on \
 		-chardev socket,id=vfs,path="$sock" -device vhost-user-fs-device,chardev=vfs,tag=work,queue-size=1024 \
 		-initrd "$BENCH_TMP/initramfs.cpio" -append "$append bench.fs=virtiofs bench.opts=work "
@@ -350,7 +360,7 @@ guest_vfsd() {
 	cpu_vfsd+=("$(awk -v a="$M_CPU" -v b="${t:-0}" 'BEGIN { print a + b }')")
 }
 guest_9p() {
-	qemu_microvm tcg 1 512 "$VMLINUX"
+	qemu_microvm "$ACCEL" 1 512 "$VMLINUX"
 	measure "$BENCH_TMP/9p.$1.raw" "$BENCH_TMP/9p.$1.err" "${QEMU_CMD[@]}" \
 		-fsdev local,id=fs0,path="$share",security_model=none -device virtio-9p-device,fsdev=fs0,mount_tag=work \
 		-initrd "$BENCH_TMP/initramfs.cpio" -append "$append bench.fs=9p bench.opts=-o:trans=virtio,version=9p2000.L,msize=524288:work "
@@ -366,28 +376,47 @@ median_results() {
 	done > "$1"
 }
 
-# ---- (b) TCG: our virtio-fs (tcg_vm) vs QEMU's virtiofsd vs virtio-9p, the workload in the guest
+# ---- (b) TCG and (c) KVM: our virtio-fs vs QEMU's virtiofsd vs virtio-9p, the workload in the guest
 tcg_part() {
-	local why entries cols=()
-	share=$BENCH_TMP/tcg/share root=$BENCH_TMP/tcg/root ird=$BENCH_TMP/tcg/initramfs
-	args="/work $TCG_MIB $TCG_OPS $TCG_FILES"
+	local why
+	ACCEL=tcg OURS_VM=$BUILD/tcg_vm OURS_LABEL="tcg_vm + QEMU" MIB=$TCG_MIB OPS=$TCG_OPS FILES=$TCG_FILES TREE=linux
+	echo "== (b) guest file system under QEMU TCG (1 vCPU, 512 MiB): $MIB MiB sequential, $OPS random 4 KiB ops, $FILES files, untar /usr/include/$TREE"
+	why=$(qemu_missing)
+	[ -n "$why" ] || [ -x "$OURS_VM" ] || why="$OURS_VM not built (make)"
+	guest_part
+}
+kvm_part() {
+	local why
+	ACCEL=kvm OURS_VM=$BUILD/chroot_vm OURS_LABEL=chroot_vm MIB=$HOST_MIB OPS=$HOST_OPS FILES=$HOST_FILES TREE=.
+	echo "== (c) guest file system on hardware KVM (1 vCPU, 512 MiB): $MIB MiB sequential, $OPS random 4 KiB ops, $FILES files, untar /usr/include"
+	why=$(hw_kvm_missing)
+	[ -n "$why" ] || why=$(qemu_missing)
+	[ -n "$why" ] || [ -x "$OURS_VM" ] || why="$OURS_VM not built (make)"
+	guest_part
+}
+
+# The guest part of ACCEL (tcg or kvm), unless $why says why it cannot run.
+guest_part() {
+	local entries cols=() qemu_kernel
+	share=$BENCH_TMP/$ACCEL/share root=$BENCH_TMP/$ACCEL/root ird=$BENCH_TMP/$ACCEL/initramfs
+	args="/work $MIB $OPS $FILES"
 	append="console=ttyS0 quiet panic=-1 reboot=t no_timer_check tsc=reliable"
 	# The QEMU peers get the TSC rate tcg_vm gives ours (tools/tcg_vm_clock.c): without it the
 	# guest falls back to the jiffies clock, which lags under TCG and so inflates its figures.
-	if grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo; then
+	if [ "$ACCEL" = tcg ] && grep -qw constant_tsc /proc/cpuinfo && grep -qw nonstop_tsc /proc/cpuinfo; then
 		append+=" tsc_early_khz=$("$BENCH_TMP/fsb" tsckhz)"
 	fi
-	echo "== (b) guest file system under QEMU TCG (1 vCPU, 512 MiB): $TCG_MIB MiB sequential, $TCG_OPS random 4 KiB ops, $TCG_FILES files, untar /usr/include/linux"
-	why=$(qemu_missing)
-	[ -n "$why" ] || [ -x "$BUILD/tcg_vm" ] || why="$BUILD/tcg_vm not built (make)"
-	# Every peer boots the bench kernel (the product's + 9P): one kernel, so the columns differ
-	# only in the file system machinery. KRUN_VMLINUX overrides it (9p then needs CONFIG_9P_FS).
+	# Every QEMU peer boots the bench kernel (the product's + 9P), and so does tcg_vm: one
+	# kernel, so under TCG the columns differ only in the file system machinery. chroot_vm
+	# boots the product kernel of libkrunfw. KRUN_VMLINUX overrides it (9p then needs CONFIG_9P_FS).
 	[ -n "$why" ] || use_bench_kernel
 	[ -n "$why" ] || [ -r "$VMLINUX" ] || why="no guest kernel $VMLINUX"
 	if [ -n "$why" ]; then echo "SKIPPED: $why"; return; fi
-	echo "guest kernel: $VMLINUX"
+	qemu_kernel=$VMLINUX
+	[ "$ACCEL" = tcg ] && echo "guest kernel: $VMLINUX" ||
+		echo "guest kernels: chroot_vm the product kernel (libkrunfw), QEMU $VMLINUX"
 	mkdir -p "$share"
-	tar -C /usr/include -cf "$share/tree.tar" linux
+	tar -C /usr/include -cf "$share/tree.tar" "$TREE"
 	entries=$(tar -tf "$share/tree.tar" | wc -l)
 	# The same tools in every guest: busybox + fsb + wl.sh at the root.
 	bb_root "$root"; cp "$BENCH_TMP/fsb" "$BENCH_TMP/wl.sh" "$root/"
@@ -408,8 +437,9 @@ tcg_part() {
 	# One guest run per peer and round, peers alternating; per step the median over rounds.
 	local r p have9p=0 peers="ours dio" mem_ours=() mem_vfsd=() mem_9p=() ms_ours=() ms_vfsd=() ms_9p=()
 	local cpu_ours=() cpu_vfsd=() cpu_9p=() mem_dio=() ms_dio=() cpu_dio=()
+	[ "$ACCEL" = kvm ] && peers+=" native"
 	[ -x "$BENCH_VIRTIOFSD" ] && peers+=" vfsd" || echo "SKIPPED virtiofsd: $BENCH_VIRTIOFSD not installed"
-	if grep -q '^CONFIG_9P_FS=y' "$(dirname "$VMLINUX")/vmlinux.config" 2> /dev/null; then
+	if grep -q '^CONFIG_9P_FS=y' "$(dirname "$qemu_kernel")/vmlinux.config" 2> /dev/null; then
 		peers+=" 9p" have9p=1
 	fi
 	for r in $(seq "$TCG_REPEAT"); do
@@ -422,26 +452,32 @@ tcg_part() {
 	done
 	for p in $peers; do median_results "$BENCH_TMP/$p" "$TCG_REPEAT"; done
 	cols=("ours=$BENCH_TMP/ours" "ours-dio=$BENCH_TMP/dio")
+	[ "$ACCEL" = kvm ] && cols+=("native=$BENCH_TMP/native")
 	[[ $peers == *vfsd* ]] && cols+=("virtiofsd=$BENCH_TMP/vfsd")
 	[ "$have9p" = 1 ] && cols+=("9p=$BENCH_TMP/9p")
 	{
 		echo "memory, median of $TCG_REPEAT: PSS = proportional set size (guest RAM shared between QEMU and a vhost-user backend counted once)"
-		echo "  ours:      tcg_vm + QEMU peak PSS $(median "${mem_ours[@]}") KiB; run $(fmt "$(median "${ms_ours[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_ours[@]}")" 0) ms"
-		echo "  ours-dio:  tcg_vm + QEMU peak PSS $(median "${mem_dio[@]}") KiB; run $(fmt "$(median "${ms_dio[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_dio[@]}")" 0) ms"
+		echo "  ours:      $OURS_LABEL peak PSS $(median "${mem_ours[@]}") KiB; run $(fmt "$(median "${ms_ours[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_ours[@]}")" 0) ms"
+		echo "  ours-dio:  $OURS_LABEL peak PSS $(median "${mem_dio[@]}") KiB; run $(fmt "$(median "${ms_dio[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_dio[@]}")" 0) ms"
 		[[ $peers == *vfsd* ]] && echo "  virtiofsd: QEMU peak PSS + virtiofsd peak PSS $(median "${mem_vfsd[@]}") KiB; run $(fmt "$(median "${ms_vfsd[@]}")" 0) ms, CPU (QEMU + virtiofsd) $(fmt "$(median "${cpu_vfsd[@]}")" 0) ms"
 		[ "$have9p" = 1 ] && echo "  9p:        QEMU peak PSS $(median "${mem_9p[@]}") KiB; run $(fmt "$(median "${ms_9p[@]}")" 0) ms, CPU $(fmt "$(median "${cpu_9p[@]}")" 0) ms"
-		[ "$have9p" = 1 ] || echo "SKIPPED 9p: $VMLINUX has no 9P (it needs CONFIG_NET_9P=y, CONFIG_NET_9P_VIRTIO=y, CONFIG_9P_FS=y; kernel/config.bench.fragment)"
-	} > "$BENCH_TMP/tcg.notes"
-	RATIOS="ours/virtiofsd ours/9p ours-dio/9p" table "${cols[@]}"
-	cat "$BENCH_TMP/tcg.notes"
+		[ "$have9p" = 1 ] || echo "SKIPPED 9p: $qemu_kernel has no 9P (it needs CONFIG_NET_9P=y, CONFIG_NET_9P_VIRTIO=y, CONFIG_9P_FS=y; kernel/config.bench.fragment)"
+	} > "$BENCH_TMP/$ACCEL.notes"
+	if [ "$ACCEL" = kvm ]; then
+		RATIOS="ours/native ours/virtiofsd ours/9p ours-dio/native ours-dio/9p" table "${cols[@]}"
+	else
+		RATIOS="ours/virtiofsd ours/9p ours-dio/9p" table "${cols[@]}"
+	fi
+	cat "$BENCH_TMP/$ACCEL.notes"
 	echo "guest clocksource: ours $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/ours.1.raw" | tr -d '\r')," \
 		"virtiofsd $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/vfsd.1.raw" 2> /dev/null | tr -d '\r')," \
 		"9p $(awk '$1 == "clocksource" { print $2 }' "$BENCH_TMP/9p.1.raw" 2> /dev/null | tr -d '\r')"
-	echo "note: guest caches dropped before the cold steps (host caches stay warm for every peer); ours,"
-	echo "      ours-dio and virtiofsd cache entries and attributes for 1 s, 9p does not; ours and virtiofsd"
-	echo "      keep file data in the guest's page cache (readahead: ours 1 MiB, set by our init; virtiofsd"
-	echo "      128 KiB), ours-dio and 9p move it straight between the program's buffer and the host file;"
-	echo "      untar = busybox tar, $entries entries; the guest CPU is emulated, so ratios show the machinery."
+	echo "note: guest caches dropped before the cold steps (host caches stay warm for every guest peer;"
+	echo "      native drops them: its cold steps read the disk); ours, ours-dio and virtiofsd cache entries"
+	echo "      and attributes for 1 s, 9p does not; ours and virtiofsd keep file data in the guest's page"
+	echo "      cache (readahead: ours 1 MiB, set by our init; virtiofsd 128 KiB), ours-dio and 9p move it"
+	echo "      straight between the program's buffer and the host file; untar = busybox tar, $entries entries."
+	[ "$ACCEL" = kvm ] || echo "      The guest CPU is emulated, so ratios show the machinery."
 }
 
 for p in "${PARTS[@]}"; do
