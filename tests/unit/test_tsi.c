@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/krun_tsi.h"
@@ -26,6 +27,7 @@
 
 static struct evloop *loop;
 static pthread_t loop_thread;
+static bool loop_running = true;
 static const struct vsock_backend_ops *ops;
 static void *proxy;
 static char base_dir[32], share_dir[64], outside_dir[64];
@@ -626,6 +628,133 @@ static void test_dgram_bad(void)
 	close(sfd);
 }
 
+/* ---- the end: what the guest sent before the device went away still reaches the host */
+
+struct slow_reader {
+	int fd;
+	unsigned int delay_ms;  /* before the first read; ~0u: never read */
+	size_t got;
+	unsigned long long sum;
+};
+
+static void *read_slowly(void *arg)
+{
+	struct slow_reader *r = arg;
+	static char buf[65536];
+	ssize_t n;
+
+	if (r->delay_ms == ~0u)
+		return NULL;
+	usleep(r->delay_ms * 1000);
+	while ((n = recv(r->fd, buf, sizeof(buf), 0)) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			r->sum = r->sum * 31 + (unsigned char)buf[i];
+		r->got += (size_t)n;
+	}
+	return NULL;
+}
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A connection whose host peer does not read: the "device" writes until nothing more fits
+ * (our pair end, the proxy's buffer, the host socket's buffers), then closes. *sum covers
+ * what was written. Returns the byte count (0 when the connection failed); *host is the
+ * accepted peer.
+ */
+static size_t fill_to_stall(int lfd, int *host, unsigned long long *sum)
+{
+	struct krun_tsi_response resp;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	struct krun_tsi_request r;
+	static char buf[65536];
+	size_t sent = 0;
+	int fd, idle = 0;
+
+	getsockname(lfd, (struct sockaddr *)&sin, &len);
+	r = inet_req(AF_INET, "127.0.0.1", ntohs(sin.sin_port));
+	*sum = 0;
+	*host = -1;
+	if (device_connect(KRUN_TSI_PORT, &fd))
+		return 0;
+	fcntl(fd, F_SETFL, 0);
+	if (exchange(fd, &r, NULL, &resp) || resp.error) {
+		close(fd);
+		return 0;
+	}
+	*host = accept(lfd, NULL, NULL);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	/* Idle three rounds in a row: the proxy's loop has moved all it can. */
+	while (idle < 3) {
+		ssize_t n;
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (char)((sent + i) * 13 + 1);
+		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (n > 0) {
+			for (ssize_t i = 0; i < n; i++)
+				*sum = *sum * 31 + (unsigned char)buf[i];
+			sent += (size_t)n;
+			idle = 0;
+			continue;
+		}
+		idle++;
+		usleep(30000);
+	}
+	close(fd);
+	return sent;
+}
+
+/*
+ * The device's reset at the VM's end, from this thread once the loop is stopped (the last
+ * test): one host peer reads after a while and must get every byte the guest had sent, the
+ * other never reads and must not hold the reset beyond its bound.
+ */
+static void test_reset_passes_last_bytes(void)
+{
+	struct slow_reader slow = { .delay_ms = 300 }, never = { .delay_ms = ~0u };
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	unsigned long long sum = 0, ignored;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 64 << 10;
+	socklen_t len = sizeof(sin);
+	pthread_t th[2];
+	size_t sent;
+	long t0, took;
+
+	/* A small receive buffer: the host kernel holds little, the proxy and the pair the rest. */
+	setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) || listen(lfd, 2) ||
+	    getsockname(lfd, (struct sockaddr *)&sin, &len))
+		abort();
+	sent = fill_to_stall(lfd, &slow.fd, &sum);
+	CHECK(fill_to_stall(lfd, &never.fd, &ignored) > TSI_RELAY_BUF);
+	CHECK(sent > TSI_RELAY_BUF);
+	evloop_stop(loop);
+	pthread_join(loop_thread, NULL);
+	loop_running = false;
+	pthread_create(&th[0], NULL, read_slowly, &slow);
+	pthread_create(&th[1], NULL, read_slowly, &never);
+	t0 = mono_ms();
+	ops->reset(proxy);
+	took = mono_ms() - t0;
+	pthread_join(th[0], NULL);
+	pthread_join(th[1], NULL);
+	CHECK_EQ(slow.got, sent);
+	CHECK(slow.sum == sum);
+	CHECK(took >= (long)TSI_LINGER_MS - 100);  /* waited for the peer that never reads */
+	CHECK(took <= (long)TSI_LINGER_MS + 500);  /* and no longer */
+	CHECK_EQ(tsi_proxy_nr_conns(proxy), 0);
+	close(slow.fd);
+	close(never.fd);
+	close(lfd);
+}
+
 static void remove_tree(void)
 {
 	static const char *const files[] = { "sh/sock", "sh/escape", "sh/file", "out/sock", "sh", "out" };
@@ -661,8 +790,11 @@ int main(void)
 	RUN_TEST(test_dgram_ipv6_to_ipv4);
 	RUN_TEST(test_dgram_bad);
 	RUN_TEST(test_no_leaks);
-	evloop_stop(loop);
-	pthread_join(loop_thread, NULL);
+	RUN_TEST(test_reset_passes_last_bytes);     /* last: it stops the loop */
+	if (loop_running) {
+		evloop_stop(loop);
+		pthread_join(loop_thread, NULL);
+	}
 	ops->destroy(proxy);
 	evloop_destroy(loop);
 	remove_tree();

@@ -44,6 +44,11 @@ struct tsi_config {
 /* How long the guest may take to send its request once connected. */
 #define TSI_REQUEST_TIMEOUT_MS 10000u
 #define TSI_DEFAULT_MAX_CONNS 1024u
+/*
+ * At the device's reset or end, how long the guest's last bytes may take to reach host
+ * sockets that are slow to read them; then they are dropped.
+ */
+#define TSI_LINGER_MS 2000u
 /* Relay buffer per direction per connection. */
 #define TSI_RELAY_BUF (64u * 1024)
 

@@ -101,6 +101,8 @@ int tsi_relay_start(struct tsi_conn *c, const void *prefix, size_t len)
 	__attribute__((warn_unused_result));
 void tsi_relay_on_guest(void *opaque, uint32_t events);
 void tsi_relay_on_host(void *opaque, uint32_t events);
+/* The guest side ended: pass on what it sent, for at most ms (bounded: the VM must end). */
+void tsi_relay_linger(struct tsi_proxy *p, unsigned int ms);
 
 /* tsi_inbound.c: the port map's host listeners. */
 int tsi_inbound_open(struct tsi_proxy *p, const struct tsi_config *cfg);

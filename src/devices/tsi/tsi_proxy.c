@@ -268,10 +268,15 @@ static int proxy_connect(void *opaque, uint32_t port, uint32_t peer_port, uint16
 	return 0;
 }
 
+/*
+ * The device calls this after closing its ends of the pairs, at a reset (the guest's driver,
+ * or the VMM stopping the device) and at its end: the guest's last bytes go out first.
+ */
 static void proxy_reset(void *opaque)
 {
 	struct tsi_proxy *p = opaque;
 
+	tsi_relay_linger(p, TSI_LINGER_MS);
 	for (struct tsi_conn *c = p->conns, *next; c; c = next) {
 		next = c->next;
 		tsi_conn_close(c);

@@ -1,10 +1,13 @@
 /* TSI proxy: the byte relay between the guest's socketpair end and the host socket. */
 #define LOG_MODULE "tsi"
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "devices/tsi/tsi_priv.h"
 #include "util/log.h"
@@ -233,4 +236,96 @@ void tsi_relay_on_host(void *opaque, uint32_t events)
 		tsi_proxy_on_handshake(c, true);
 	else
 		run(c);
+}
+
+/* The guest's bytes for the host that this connection still holds: its buffer and the pair. */
+static size_t up_left(const struct tsi_conn *c)
+{
+	int unread = 0;
+
+	if (c->state != TSI_RELAY || c->up.shut)
+		return 0;
+	if (!c->up.eof && ioctl(c->gfd, FIONREAD, &unread) < 0)
+		unread = 0;
+	return c->up.len + (size_t)(unread > 0 ? unread : 0);
+}
+
+/* Still passing the guest's bytes on: not at EOF, or EOF with bytes the host has not taken. */
+static bool lingering(const struct tsi_conn *c)
+{
+	return c->state == TSI_RELAY && !c->up.shut;
+}
+
+static long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Where this connection waits in the linger's poll: room on the host socket, or guest bytes. */
+static void linger_event(const struct tsi_conn *c, struct pollfd *pfd)
+{
+	if (c->up.len)
+		*pfd = (struct pollfd){ .fd = c->hfd, .events = POLLOUT };
+	else
+		*pfd = (struct pollfd){ .fd = c->gfd, .events = POLLIN };
+}
+
+/*
+ * Closing a TCP socket with unread input resets the connection, and a reset discards what the
+ * host kernel has not yet delivered of ours: read the input away first (nobody will read it),
+ * so that close() ends the stream in order after our last byte.
+ */
+static void discard_host_input(struct tsi_conn *c)
+{
+	unsigned int budget = 64;
+
+	if (c->state != TSI_RELAY || c->dgram || c->hfd < 0 || !c->down.buf)
+		return;
+	while (budget-- && recv(c->hfd, c->down.buf, TSI_RELAY_BUF, MSG_DONTWAIT) > 0)
+		;
+}
+
+static void linger_pump(struct tsi_conn *c)
+{
+	if (c->dgram)
+		dgram_pump(c, &c->up, c->gfd, c->hfd, true);
+	else
+		pump(&c->up, c->gfd, c->hfd);
+}
+
+/*
+ * The guest side is gone (device reset or end): the guest's last bytes may still wait in the
+ * pair and in our buffer for a host socket that was slow to take them. Pass them on, all
+ * connections at once, until done or ms pass; the host kernel delivers what it has taken
+ * after we close. What is left then is dropped, and said so at debug level.
+ */
+void tsi_relay_linger(struct tsi_proxy *p, unsigned int ms)
+{
+	long end = mono_ms() + ms;
+	struct pollfd *pfd = calloc(p->nr_conns ? p->nr_conns : 1, sizeof(*pfd));
+	unsigned int n;
+
+	for (;;) {
+		n = 0;
+		for (struct tsi_conn *c = p->conns; c; c = c->next) {
+			if (lingering(c))
+				linger_pump(c);
+			if (lingering(c) && pfd)
+				linger_event(c, &pfd[n++]);
+		}
+		if (!n || !pfd || mono_ms() >= end)
+			break;
+		if (poll(pfd, n, (int)(end - mono_ms())) < 0 && errno != EINTR)
+			break;
+	}
+	free(pfd);
+	for (struct tsi_conn *c = p->conns; c; c = c->next) {
+		discard_host_input(c);
+		if (up_left(c))
+			log_debug("tsi: dropping %zu bytes the guest sent: the host peer did not take "
+				  "them within %u ms", up_left(c), ms);
+	}
 }

@@ -121,6 +121,9 @@ void vsock_conn_free(struct vsock_conn *c)
 {
 	if (c->state == VSOCK_CONN_FREE)
 		return;
+	if (c->buf_len)
+		log_debug("vsock: dropping %u bytes the guest sent on port %u (the host side did "
+			  "not take them)", c->buf_len, c->local_port);
 	unlink_ready(c);
 	vsock_conn_close_fd(c);
 	free(c->buf);
