@@ -238,5 +238,6 @@ int main(void)
 	int status = supervise_run(&cfg, cfg.env, fds);
 	tsi_finish();   /* before everything left is stopped: the port-map relay too */
 	supervise_stop_all();
+	tsi_settle();   /* the stopped processes' last bytes reach the host (bounded) */
 	finish(status);
 }

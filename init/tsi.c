@@ -18,6 +18,8 @@
 
 /* The program child's end of the channel to the supervisor; -1 without TSI. */
 static int child_chan = -1;
+/* The VM has a vsock device: the host proxy may hold connections of ours. */
+static bool have_proxy;
 
 
 /* Only a VM with a vsock device (a guest CID) has a host proxy to talk to. */
@@ -43,6 +45,7 @@ void tsi_start(void)
 		log_debug("no vsock device: programs get no network");
 		return;
 	}
+	have_proxy = true;
 	/* First: these processes must not hold the channel below. */
 	tsi_dns_start();
 	tsi_inbound_start();
@@ -68,7 +71,10 @@ void tsi_start(void)
 
 void tsi_finish(void)
 {
-	tsi_inbound_drain();
+	if (!have_proxy)
+		return;
+	tsi_settle_start();
+	tsi_inbound_drain(tsi_now_ms() + TSI_SETTLE_MS);
 }
 
 void tsi_parent_forked(void)

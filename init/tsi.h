@@ -22,5 +22,12 @@ void tsi_parent_forked(void);
  * guest programs wrote to port-map connections reach the host first (bounded wait).
  */
 void tsi_finish(void);
+/*
+ * PID 1, after the remaining processes are stopped, before the reboot: waits until the host
+ * has taken the bytes of every vsock connection they closed, at most until TSI_SETTLE_MS
+ * after tsi_finish (both bounds together; a host peer that never reads cannot hold the VM).
+ */
+#define TSI_SETTLE_MS 3000
+void tsi_settle(void);
 
 #endif

@@ -66,8 +66,10 @@ void tsi_helper_run(int chan) __attribute__((noreturn));
 void tsi_dns_start(void);
 /* tsi_inbound.c: in PID 1, the port map's vsock listener process. */
 void tsi_inbound_start(void);
-/* In PID 1 at the end: that process passes on what it holds, closes and exits (bounded). */
-void tsi_inbound_drain(void);
+/* In PID 1 at the end: that process passes on what it holds, closes and exits (by end_ms). */
+void tsi_inbound_drain(long end_ms);
+/* tsi_settle.c: in PID 1 when the program has ended, the start of tsi_settle's bound. */
+void tsi_settle_start(void);
 
 long tsi_now_ms(void);
 bool tsi_id_valid(int listener, uint64_t id);

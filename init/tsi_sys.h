@@ -142,4 +142,31 @@ struct tsi_inet_diag_msg {
 	struct tsi_inet_diag_sockid id;
 };
 
+/* AF_VSOCK socket diagnostics (include/uapi/linux/vm_sockets_diag.h, CONFIG_VSOCKETS_DIAG). */
+#define TSI_TCP_ESTABLISHED 1
+#define TSI_TCP_CLOSING 11
+
+struct tsi_vsock_diag_req {
+	uint8_t sdiag_family;   /* AF_VSOCK */
+	uint8_t sdiag_protocol;
+	uint16_t pad;
+	uint32_t vdiag_states;  /* 1 << TCP state */
+	uint32_t vdiag_ino;
+	uint32_t vdiag_show;
+	uint32_t vdiag_cookie[2];
+};
+
+struct tsi_vsock_diag_msg {
+	uint8_t vdiag_family;
+	uint8_t vdiag_type;
+	uint8_t vdiag_state;
+	uint8_t vdiag_shutdown;
+	uint32_t vdiag_src_cid;
+	uint32_t vdiag_src_port;
+	uint32_t vdiag_dst_cid;
+	uint32_t vdiag_dst_port;
+	uint32_t vdiag_ino;     /* 0 once no process holds the socket */
+	uint32_t vdiag_cookie[2];
+};
+
 #endif

@@ -1,16 +1,19 @@
 #!/bin/bash
 # End-to-end TSI (guest networking through the host proxy) on the host's loopback: servers
 # started here on free ports, guest halves from a busybox-static root plus a static C client
-# (tests/e2e/tsi_client.c). Prints "PASS|FAIL|SKIP e2e/<runner>/tsi/<scenario>".
+# (tests/e2e/tsi_client.c). Prints "PASS|FAIL|SKIP e2e/<runner>/tsi/<scenario>". burst-*: a
+# program writes 8 MiB to a host peer and ends at once; every byte must still arrive.
 # Environment: E2E_RUNNERS ("chroot_vm tcg_vm"), E2E_TIMEOUT (seconds per VM, 180),
-# KRUN_VMLINUX (tcg_vm kernel).
+# KRUN_VMLINUX (tcg_vm kernel), TSI_ONLY (a regex: only the scenarios it matches).
 cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
 TIMEOUT=${E2E_TIMEOUT:-180}
 RUNNERS=${E2E_RUNNERS:-chroot_vm tcg_vm}
 BUILD_ABS=$(cd "$BUILD" 2>/dev/null && pwd)
 export KRUN_VMLINUX=${KRUN_VMLINUX:-$BUILD_ABS/vmlinux}
-SCENARIOS="http-ipv4 http-ipv6 refused client-ipv4 client-ipv6 udp-ipv4 udp-ipv6 udpto-ipv4 udpto-ipv6 udpto-sendmsg slow-connect guest-listener unix-share dns inbound"
+SCENARIOS="http-ipv4 http-ipv6 refused client-ipv4 client-ipv6 udp-ipv4 udp-ipv6 udpto-ipv4 udpto-ipv6 udpto-sendmsg slow-connect guest-listener unix-share dns inbound
+	burst-close burst-open burst-stall burst-udp burst-portmap"
+ONLY=${TSI_ONLY:-.}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/krun-tsi.XXXXXX") || exit 2
 pids=()
@@ -156,6 +159,7 @@ make_root() {
 # exactly, @stderr:TEXT (stderr contains TEXT) or @contains:TEXT (stdout contains TEXT).
 check() {
 	local runner=$1 name=$2 want=$3 expect=$4 status why=
+	[[ $name =~ $ONLY ]] || return 0
 	shift 4
 	local opts=()
 	if [ "$1" = OPTS ]; then shift; while [ "$1" != -- ]; do opts+=("$1"); shift; done; shift; fi
@@ -205,7 +209,116 @@ run_runner() {
 	check "$r" unix-share 0 "OK 4" OPTS -v "$work/share:/mnt" -- /bin/tsi_client unix /mnt/echo.sock 4
 	# DNS: the guest's stub on 127.0.0.1:53 asks the host proxy, which asks our resolver.
 	KRUN_TSI_DNS=127.0.0.1:$DNS check "$r" dns 0 "@contains:Address: 10.1.2.3" /bin/nslookup tsi.test
-	inbound "$r"
+	[[ inbound =~ $ONLY ]] && inbound "$r"
+	# stall: the peer stops reading for 3 s while the last STALL bytes are on the way: more
+	# than the host kernel holds for it (its socket buffers, tcp_wmem's maximum for the proxy's
+	# send buffer), so the rest still waits in the VMM and the guest when the program ends.
+	local stall=$(($(awk '{print $3}' /proc/sys/net/ipv4/tcp_wmem 2> /dev/null || echo 4194304) + 320 * 1024))
+	for v in "close tcp 1 0" "open tcp 1 0" "stall tcp 0 $stall" "udp udp 0 0" "portmap tcp 1 0"; do
+		set -- $v
+		[[ burst-$1 =~ $ONLY ]] && burst "$r" "$@"
+	done
+	return 0
+}
+
+# The burst peer on the host: takes one stream (or datagrams) of the burst pattern (byte i is
+# i % 251), waits PAUSE s after the first bytes so that they pile up on the way, then reads
+# until EOF (UDP: 3 s of silence), stopping for 3 s once only STALL bytes are left (0: never);
+# writes "BYTES OK" when all of it arrived in order, else what it got. Serves on PORT, or
+# connects to it ("connect": the port map, retried until the guest's server answers). A
+# stalling peer keeps a small receive buffer.
+burst_peer() {
+	python3 - "$@" << 'PY'
+import socket, sys, time
+mode, port, pause, want, out = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+stall_left = int(sys.argv[6])
+def verdict(got, n):
+    ok = n == want and got == (bytes(range(251)) * (want // 251 + 1))[:want]
+    open(out, 'w').write('%d %s\n' % (n, 'OK' if ok else 'BAD'))
+if mode == 'udp':
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(('127.0.0.1', port))
+    s.settimeout(600)
+    parts = [s.recv(65536)]
+    s.settimeout(3)
+    try:
+        while True:
+            parts.append(s.recv(65536))
+    except socket.timeout:
+        pass
+    got = b''.join(parts)
+    verdict(got, len(got))
+    sys.exit(0)
+if mode == 'serve':
+    l = socket.socket()
+    if stall_left:  # the host kernel holds little for a stalling peer
+        l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(('127.0.0.1', port))
+    l.listen(4)
+    first = b''
+    while not first:    # the readiness probe's connection brings nothing
+        c = l.accept()[0]
+        first = c.recv(65536)
+else:
+    first = b''
+    while not first:
+        try:
+            c = socket.socket()
+            if stall_left:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
+            c.settimeout(2)
+            c.connect(('127.0.0.1', port))
+            c.settimeout(None)
+            first = c.recv(65536)
+        except OSError:
+            pass
+        if not first:
+            time.sleep(0.3)
+time.sleep(pause)
+parts, n = [first], len(first)
+while True:
+    if stall_left and n >= want - stall_left:
+        time.sleep(3)
+        stall_left = 0
+    try:
+        d = c.recv(min(65536, want - stall_left - n) if stall_left else 65536)
+    except OSError:
+        break
+    if not d:
+        break
+    parts.append(d)
+    n += len(d)
+verdict(b''.join(parts), n)
+PY
+}
+
+# burst RUNNER VARIANT PROTO PAUSE STALL: a guest program writes 8 MiB (UDP: 64 KiB in 1000-byte
+# datagrams) to a host peer and ends as soon as its last write returns; every byte must arrive.
+# portmap: the guest's server writes them to a host client through the port map, then ends.
+burst() {
+	local r=$1 variant=$2 proto=$3 pause=$4 stall=$5 port kib=8192 mode=serve verdict ppid
+	port=$(free_port)
+	[ "$proto" = udp ] && { kib=64; mode=udp; }
+	[ "$variant" = portmap ] && mode=connect
+	rm -f "$work/burst.res"
+	burst_peer "$mode" "$port" "$pause" $((kib * 1024)) "$work/burst.res" "$stall" > "$work/burst.log" 2>&1 &
+	ppid=$!
+	[ "$mode" = serve ] && wait_port 127.0.0.1 "$port" 2> /dev/null
+	case $variant in
+	portmap) verdict=$(check "$r" burst-portmap 0 "" OPTS -p "$port:8000" -- /bin/tsi_client serve 8000 "$kib") ;;
+	close | stall) verdict=$(check "$r" "burst-$variant" 0 "" /bin/tsi_client 127.0.0.1 "$port" 1 burst "$kib") ;;
+	*) verdict=$(check "$r" "burst-$variant" 0 "" /bin/tsi_client 127.0.0.1 "$port" 1 burst "$kib" "$variant") ;;
+	esac
+	# The peer finishes on its own once the stream ends (EOF, or UDP's silence).
+	for _ in $(seq 300); do kill -0 "$ppid" 2> /dev/null || break; sleep 0.1; done
+	kill "$ppid" 2> /dev/null
+	wait "$ppid" 2> /dev/null
+	if [[ $verdict == PASS* ]] && [ "$(cat "$work/burst.res" 2> /dev/null)" != "$((kib * 1024)) OK" ]; then
+		verdict="FAIL e2e/$r/tsi/burst-$variant: the host peer got '$(cat "$work/burst.res" 2> /dev/null || echo nothing)' of $((kib * 1024)) bytes $(tail -n 2 "$work/burst.log" | tr '\n' ' ')"
+	fi
+	echo "$verdict"
 }
 
 # Port map: a host client on HOST reaches the guest's listener on 8000, both ways.

@@ -12,6 +12,12 @@
  * PAUSE_S, once more after that many seconds. "slow PORT2" (TCP): one more thread connects to PORT2 on HOST
  * first, a listener whose backlog is full so that connect hangs; the N connections must all
  * finish while it still waits (a slow connect holds up only its own thread).
+ * "burst KIB [open|udp]": one connection writes KIB KiB of the stream byte i = i % 251 and
+ * the program ends as soon as the last write() returns: after close(), or with the socket
+ * still open ("open"), or as 1000-byte datagrams of a connected UDP socket ("udp"); nothing
+ * is printed, the host server checks what arrived. "serve PORT KIB" (in place of HOST PORT):
+ * accept one connection on the guest's 127.0.0.1:PORT, write KIB KiB of that stream, close,
+ * end (the port map's way).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -287,15 +293,85 @@ static int start_slow(const char *host, const char *port)
 	return 0;
 }
 
+/* The burst's bytes from offset off on: byte i of the stream is i % 251. */
+static void burst_fill(unsigned char *buf, size_t len, size_t off)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)((off + i) % 251);
+}
+
+#define BURST_PIECE (64u * 1024)
+
+static int burst_write(int fd, size_t total, size_t piece)
+{
+	static unsigned char buf[BURST_PIECE];
+
+	for (size_t off = 0; off < total;) {
+		size_t len = total - off < piece ? total - off : piece;
+		ssize_t n;
+
+		burst_fill(buf, len, off);
+		n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "burst: send at %zu: %s\n", off, strerror(errno));
+			return 1;
+		}
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/* Write, then end at once: whatever is still on the way must reach the host all the same. */
+static int burst(size_t kib, const char *how)
+{
+	bool dgram = how && !strcmp(how, "udp");
+	int fd = socket(dest.ss_family, (dgram ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&dest, dest_len)) {
+		fprintf(stderr, "burst: connect: %s\n", strerror(errno));
+		return 1;
+	}
+	if (burst_write(fd, kib * 1024, dgram ? 1000 : BURST_PIECE))
+		return 1;
+	if (!how || strcmp(how, "open"))
+		close(fd);
+	_exit(0);
+}
+
+static int serve(const char *port, size_t kib)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c;
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 1) ||
+	    (c = accept(fd, NULL, NULL)) < 0) {
+		fprintf(stderr, "serve: %s\n", strerror(errno));
+		return 1;
+	}
+	if (burst_write(c, kib * 1024, BURST_PIECE))
+		return 1;
+	close(c);
+	_exit(0);
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t th[64];
 	int n = argc > 3 ? atoi(argv[3]) : 1;
 
+	if (argc > 3 && !strcmp(argv[1], "serve"))
+		return serve(argv[2], (size_t)atol(argv[3]));
 	if (argc < 3 || n < 1 || n > 64 || parse(argv[1], argv[2])) {
-		fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS<=64 [udp | udpto PORT2 [PAUSE_S] | slow PORT2]]\n", argv[0]);
+		fprintf(stderr, "usage: %s HOST PORT [CONNECTIONS<=64 [udp | udpto PORT2 [PAUSE_S] | "
+			"slow PORT2 | burst KIB [open|udp]]]\n       %s serve PORT KIB\n", argv[0], argv[0]);
 		return 2;
 	}
+	if (argc > 5 && !strcmp(argv[4], "burst"))
+		return burst((size_t)atol(argv[5]), argc > 6 ? argv[6] : NULL);
 	udp = argc > 4 && !strcmp(argv[4], "udp");
 	udpto = argc > 5 && !strcmp(argv[4], "udpto");
 	pause_s = udpto && argc > 6 ? (unsigned int)atoi(argv[6]) : 0;
