@@ -86,6 +86,19 @@ void tsi_connect_notif(int listener, const struct tsi_notif *n);
 void tsi_connect_progress(int listener, struct tsi_pending *p, short revents);
 void tsi_connect_timeout(int listener, struct tsi_pending *p);
 
+/* tsi_diag.c: socket diagnostics dumps (NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY answers). */
+/* Called with each socket message's payload (after its netlink header) and its length. */
+typedef void (*tsi_diag_fn)(const void *msg, size_t len, void *ctx);
+/*
+ * One batch of answers to the dump numbered seq, each socket message to each(). 0: more to
+ * read, 1: the dump is done, -errno: it ended with the kernel's error (the channel stays
+ * usable), -EIO: a garbled or foreign answer (the channel is not).
+ */
+int tsi_diag_batch(const uint8_t *buf, size_t len, uint32_t seq, tsi_diag_fn each, void *ctx);
+/* Sends req (a dump request numbered seq) on fd and reads all its answers: 0 or as above. */
+int tsi_diag_dump(int fd, const void *req, size_t req_len, uint32_t seq, tsi_diag_fn each,
+		  void *ctx);
+
 /* tsi_ports.c */
 /* Is a guest program listening on this TCP port (then the kernel connects locally)? */
 bool tsi_guest_listens(uint16_t port);

@@ -16,9 +16,6 @@
 
 #include "tsi_int.h"
 
-/* One dump's answers; a larger dump arrives in several reads. */
-#define DIAG_BUF_BYTES 8192
-
 static int diag_fd = -1;
 static uint32_t diag_seq;
 
@@ -38,38 +35,21 @@ static int diag_reset(void)
 	return -EIO;
 }
 
-/* Does this batch of answers to seq hold a socket on port? 1 yes, 0 not yet, 2 done, <0 error. */
-static int scan_answers(const uint8_t *buf, size_t len, uint32_t seq, uint16_t port)
-{
-	while (len >= sizeof(struct tsi_nlmsghdr)) {
-		struct tsi_nlmsghdr h;
-		struct tsi_inet_diag_msg m;
+struct port_match {
+	uint16_t port;
+	bool found;
+};
 
-		memcpy(&h, buf, sizeof(h));
-		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > len || h.nlmsg_seq != seq)
-			return -EIO;
-		if (h.nlmsg_type == TSI_NLMSG_DONE) {
-			int32_t err = 0;
-			/* A dump the kernel could not make (no UDP diagnostics built in) ends in an errno. */
-			if (h.nlmsg_len >= sizeof(h) + sizeof(err))
-				memcpy(&err, buf + sizeof(h), sizeof(err));
-			return err < 0 ? err : 2;
-		}
-		if (h.nlmsg_type == TSI_NLMSG_ERROR)
-			return -EIO;
-		if (h.nlmsg_type == TSI_SOCK_DIAG_BY_FAMILY && h.nlmsg_len >= sizeof(h) + sizeof(m)) {
-			memcpy(&m, buf + sizeof(h), sizeof(m));
-			if (ntohs(m.id.idiag_sport) == port)
-				return 1;
-		}
-		/* NLMSG_ALIGN: messages start on 4-byte boundaries. */
-		h.nlmsg_len = (h.nlmsg_len + 3u) & ~3u;
-		if (h.nlmsg_len >= len)
-			break;
-		buf += h.nlmsg_len;
-		len -= h.nlmsg_len;
-	}
-	return 0;
+/* tsi_diag_fn: a socket on the port we look for? */
+static void match_port(const void *msg, size_t len, void *ctx)
+{
+	struct port_match *pm = ctx;
+	struct tsi_inet_diag_msg m;
+
+	if (len < sizeof(m))
+		return;
+	memcpy(&m, msg, sizeof(m));
+	pm->found |= ntohs(m.id.idiag_sport) == pm->port;
 }
 
 /*
@@ -88,29 +68,15 @@ static int diag_port_used(int family, int protocol, uint32_t states, uint16_t po
 		.r = { .sdiag_family = (uint8_t)family, .sdiag_protocol = (uint8_t)protocol,
 		       .idiag_states = states },
 	};
-	static uint8_t buf[DIAG_BUF_BYTES] __attribute__((aligned(4)));
-	int fd = diag_socket(), found = 0;
+	struct port_match pm = { .port = port };
+	int fd = diag_socket(), ret;
 
 	if (fd < 0)
 		return -errno;
-	if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
+	ret = tsi_diag_dump(fd, &req, sizeof(req), req.h.nlmsg_seq, match_port, &pm);
+	if (ret == -EIO)
 		return diag_reset();
-	/* Read the whole dump even after a hit: leftovers would confuse the next question. */
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		int ret;
-
-		if (n <= 0)
-			return diag_reset();
-		ret = scan_answers(buf, (size_t)n, req.h.nlmsg_seq, port);
-		if (ret < 0 && ret != -EIO)
-			return ret;     /* the dump ended cleanly with an error: the channel is fine */
-		if (ret < 0)
-			return diag_reset();
-		found |= ret == 1;
-		if (ret == 2)
-			return found;
-	}
+	return ret < 0 ? ret : pm.found;   /* a dump that ended in an error leaves the channel fine */
 }
 
 /* The /proc/net fallback: a TCP listener on the port, or (udp) any UDP socket bound to it. */

@@ -21,7 +21,6 @@
 #include "tsi_int.h"
 
 #define SETTLE_POLL_MS 5
-#define DIAG_BUF_BYTES 8192
 
 /* When the program ended (tsi_finish), for the shared bound; only with TSI. */
 static long finish_ms;
@@ -33,31 +32,16 @@ void tsi_settle_start(void)
 	started = true;
 }
 
-/* Counts the answers of one batch; 1 when the dump is over, 0 for more, -EIO when garbled. */
-static int count_closed(const uint8_t *buf, size_t len, uint32_t seq, unsigned int *closed)
+/* tsi_diag_fn: a socket to the host that no process holds any more (inode 0)? */
+static void count_closed(const void *msg, size_t len, void *ctx)
 {
-	while (len >= sizeof(struct tsi_nlmsghdr)) {
-		struct tsi_nlmsghdr h;
-		struct tsi_vsock_diag_msg m;
+	unsigned int *closed = ctx;
+	struct tsi_vsock_diag_msg m;
 
-		memcpy(&h, buf, sizeof(h));
-		if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > len || h.nlmsg_seq != seq)
-			return -EIO;
-		if (h.nlmsg_type == TSI_NLMSG_DONE)
-			return 1;
-		if (h.nlmsg_type == TSI_NLMSG_ERROR)
-			return -EIO;
-		if (h.nlmsg_type == TSI_SOCK_DIAG_BY_FAMILY && h.nlmsg_len >= sizeof(h) + sizeof(m)) {
-			memcpy(&m, buf + sizeof(h), sizeof(m));
-			*closed += m.vdiag_ino == 0 && m.vdiag_dst_cid == TSI_VMADDR_CID_HOST;
-		}
-		h.nlmsg_len = (h.nlmsg_len + 3u) & ~3u;    /* NLMSG_ALIGN */
-		if (h.nlmsg_len >= len)
-			break;
-		buf += h.nlmsg_len;
-		len -= h.nlmsg_len;
-	}
-	return 0;
+	if (len < sizeof(m))
+		return;
+	memcpy(&m, msg, sizeof(m));
+	*closed += m.vdiag_ino == 0 && m.vdiag_dst_cid == TSI_VMADDR_CID_HOST;
 }
 
 /* Closed vsock connections to the host still waiting for its RST: how many, or -errno. */
@@ -72,23 +56,10 @@ static int closed_waiting(int fd, uint32_t seq)
 		.r = { .sdiag_family = AF_VSOCK,
 		       .vdiag_states = 1u << TSI_TCP_ESTABLISHED | 1u << TSI_TCP_CLOSING },
 	};
-	static uint8_t buf[DIAG_BUF_BYTES] __attribute__((aligned(4)));
 	unsigned int closed = 0;
+	int ret = tsi_diag_dump(fd, &req, sizeof(req), seq, count_closed, &closed);
 
-	if (send(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req))
-		return -errno;
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		int ret;
-
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		ret = count_closed(buf, (size_t)n, seq, &closed);
-		if (ret < 0)
-			return ret;
-		if (ret == 1)
-			return (int)closed;
-	}
+	return ret < 0 ? ret : (int)closed;
 }
 
 void tsi_settle(void)
