@@ -315,6 +315,19 @@ static int guest_in(struct fake_guest *g, struct fe_mem *m, uint16_t size, uint6
 	return 0;
 }
 
+/* Guest memory with rings 0 and 1 set up, not enabled; fds: ring 0's kick and call, ring 1's. */
+static void two_rings(struct rig *r, struct fe_mem *m, struct fake_guest *g0,
+		      struct fake_guest *g1, const int fds[4])
+{
+	CHECK_EQ(fe_mem_init(m), 0);
+	CHECK_EQ(guest_in(g0, m, RING_SIZE, 0), 0);
+	CHECK_EQ(guest_in(g1, m, RING_SIZE, 0x20000), 0);
+	CHECK_EQ(negotiate(r->fe), 0);
+	CHECK_EQ(send_mem_table(r->fe, m, FAKE_RAM_SIZE), 0);
+	CHECK_EQ(setup_ring(r->fe, m, g0, 0, fds[0], fds[1]), 0);
+	CHECK_EQ(setup_ring(r->fe, m, g1, 1, fds[2], fds[3]), 0);
+}
+
 static void test_request_roundtrip(void)
 {
 	struct rig r;
@@ -328,13 +341,7 @@ static void test_request_roundtrip(void)
 	uint16_t head;
 
 	CHECK_EQ(rig_start(&r), 0);
-	CHECK_EQ(fe_mem_init(&m), 0);
-	CHECK_EQ(guest_in(&g0, &m, RING_SIZE, 0), 0);
-	CHECK_EQ(guest_in(&g1, &m, RING_SIZE, 0x20000), 0);
-	CHECK_EQ(negotiate(r.fe), 0);
-	CHECK_EQ(send_mem_table(r.fe, &m, FAKE_RAM_SIZE), 0);
-	CHECK_EQ(setup_ring(r.fe, &m, &g0, 0, kick, call), 0);
-	CHECK_EQ(setup_ring(r.fe, &m, &g1, 1, kick1, call1), 0);
+	two_rings(&r, &m, &g0, &g1, (const int[]){ kick, call, kick1, call1 });
 	/* Protocol features negotiated: rings start disabled, the device is not active yet. */
 	CHECK_EQ(__atomic_load_n(&r.echo.activations, __ATOMIC_SEQ_CST), 0);
 	CHECK_EQ(set_state(r.fe, VHOST_USER_SET_VRING_ENABLE, 0, 1), 0);
@@ -399,13 +406,7 @@ static void test_self_notified_kick(void)
 
 	CHECK_EQ(rig_start(&r), 0);
 	r.echo.dev.ops = &echo_self_ops;    /* before the first message: the loop reads it then */
-	CHECK_EQ(fe_mem_init(&m), 0);
-	CHECK_EQ(guest_in(&g0, &m, RING_SIZE, 0), 0);
-	CHECK_EQ(guest_in(&g1, &m, RING_SIZE, 0x20000), 0);
-	CHECK_EQ(negotiate(r.fe), 0);
-	CHECK_EQ(send_mem_table(r.fe, &m, FAKE_RAM_SIZE), 0);
-	CHECK_EQ(setup_ring(r.fe, &m, &g0, 0, kick, call), 0);
-	CHECK_EQ(setup_ring(r.fe, &m, &g1, 1, kick1, call1), 0);
+	two_rings(&r, &m, &g0, &g1, (const int[]){ kick, call, kick1, call1 });
 	CHECK_EQ(set_state(r.fe, VHOST_USER_SET_VRING_ENABLE, 0, 1), 0);
 	CHECK_EQ(set_state(r.fe, VHOST_USER_SET_VRING_ENABLE, 1, 1), 0);
 	CHECK_EQ(__atomic_load_n(&r.echo.activations, __ATOMIC_SEQ_CST), 1);
