@@ -748,7 +748,7 @@ static void test_reset_passes_last_bytes(void)
 	CHECK_EQ(slow.got, sent);
 	CHECK(slow.sum == sum);
 	CHECK(took >= (long)TSI_LINGER_MS - 100);  /* waited for the peer that never reads */
-	CHECK(took <= (long)TSI_LINGER_MS + 500);  /* and no longer */
+	CHECK(took <= (long)TSI_LINGER_MS + 1500); /* and not much longer (slack for a loaded host) */
 	CHECK_EQ(tsi_proxy_nr_conns(proxy), 0);
 	close(slow.fd);
 	close(never.fd);
