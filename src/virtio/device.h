@@ -23,7 +23,13 @@ struct virtio_dev_ops {
 	uint32_t device_id;         /* virtio 1.2 section 5 */
 	uint64_t features;          /* device-specific offer; VERSION_1 etc. are added by the transport */
 	uint16_t num_queues;
-	uint16_t queue_max_size;
+	uint16_t queue_max_size;    /* the largest ring accepted (a vhost-user frontend picks it) */
+	/*
+	 * The ring size offered where the device chooses (virtio-mmio QueueNumMax), when smaller
+	 * than queue_max_size; 0: queue_max_size. A Linux driver fills every receive entry of a
+	 * ring it is offered with a buffer of its own RAM, so the offer is guest memory.
+	 */
+	uint16_t queue_offer_size;
 	/*
 	 * Queues (bit q) whose notifications the device's own threads wait for, so a kick wakes
 	 * the thread that serves it with no hop through the event loop: the device asks for the
@@ -70,6 +76,13 @@ struct virtio_dev {
 static inline bool virtio_dev_has_feature(const struct virtio_dev *dev, unsigned int bit)
 {
 	return (dev->driver_features >> bit) & 1;
+}
+
+/* The ring size a transport offers the driver (queue_offer_size, else queue_max_size). */
+static inline uint16_t virtio_dev_queue_offer(const struct virtio_dev_ops *ops)
+{
+	return ops->queue_offer_size && ops->queue_offer_size < ops->queue_max_size ?
+	       ops->queue_offer_size : ops->queue_max_size;
 }
 
 /* Signal q if the driver wants it (event idx / NO_INTERRUPT). */

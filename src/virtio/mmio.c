@@ -218,7 +218,7 @@ static uint32_t read_queue_reg(struct virtio_mmio *m, uint64_t off)
 	if (!mq)
 		return 0;
 	switch (off) {
-	case VIRTIO_MMIO_QUEUE_NUM_MAX: return m->dev->ops->queue_max_size;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX: return virtio_dev_queue_offer(m->dev->ops);
 	case VIRTIO_MMIO_QUEUE_NUM: return vq->size;
 	case VIRTIO_MMIO_QUEUE_READY: return mq->ready;
 	case VIRTIO_MMIO_QUEUE_DESC_LOW: return (uint32_t)vq->desc_gpa;
@@ -317,7 +317,8 @@ static int write_queue_ready(struct virtio_mmio *m, uint32_t v)
 			virtq_reset(vq);
 		return 0;
 	}
-	if (vq->size == 0 || vq->size > m->dev->ops->queue_max_size || (vq->size & (vq->size - 1))) {
+	if (vq->size == 0 || vq->size > virtio_dev_queue_offer(m->dev->ops) ||
+	    (vq->size & (vq->size - 1))) {
 		fail_driver(m, "queue size is zero, too large or not a power of two");
 		return -EINVAL;
 	}

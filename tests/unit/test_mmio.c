@@ -69,6 +69,14 @@ static const struct virtio_dev_ops fake_self_ops = {
 	.config_write = fake_config_write, .destroy = fake_destroy,
 };
 
+/* Offers 32-entry rings but would accept 64 from a transport that picks (vhost-user). */
+static const struct virtio_dev_ops fake_offer_ops = {
+	.name = "fake", .device_id = 42, .features = 1ull << 3, .num_queues = 2, .queue_max_size = 64,
+	.queue_offer_size = 32,
+	.activate = fake_activate, .queue_notify = fake_notify, .reset = fake_reset,
+	.config_write = fake_config_write, .destroy = fake_destroy,
+};
+
 static struct fake_dev fdev;
 
 static struct virtio_dev *new_fake(void)
@@ -246,6 +254,33 @@ static void test_bad_queues(void)
 	mdrv_free(&d);
 }
 
+/* The driver sees the offered size as QueueNumMax, and may not go above it. */
+static void test_offered_size(void)
+{
+	struct mdrv d;
+	struct virtio_dev *dev = new_fake();
+
+	dev->ops = &fake_offer_ops;
+	CHECK_EQ(mdrv_init(&d), 0);
+	CHECK_EQ(virtio_mmio_create(dev, &d.mem, NULL, -1, &d.m), 0);
+	mdrv_wr(&d, VIRTIO_MMIO_STATUS, 3);
+	mdrv_wr(&d, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	mdrv_wr(&d, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	mdrv_wr(&d, VIRTIO_MMIO_STATUS, 0xb);
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_SEL, 0);
+	CHECK_EQ(mdrv_rd(&d, VIRTIO_MMIO_QUEUE_NUM_MAX), 32);
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_NUM, 64);
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)mdrv_ring(0, 0));
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)mdrv_ring(0, 1));
+	mdrv_wr(&d, VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)mdrv_ring(0, 2));
+	CHECK(mdrv_wr(&d, VIRTIO_MMIO_QUEUE_READY, 1) < 0);
+	CHECK(mdrv_rd(&d, VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET);
+	mdrv_wr(&d, VIRTIO_MMIO_STATUS, 0);
+	CHECK_EQ(mdrv_start(&d, 2), 0);     /* MDRV_QSIZE (16) rings: within the offer */
+	CHECK(fdev.dev.vqs[1].active);
+	mdrv_free(&d);
+}
+
 static void *loop_thread(void *loop)
 {
 	evloop_run(loop);
@@ -331,5 +366,6 @@ int main(void)
 	RUN_TEST(test_bad_queues);
 	RUN_TEST(test_loop_thread);
 	RUN_TEST(test_self_notified);
+	RUN_TEST(test_offered_size);
 	return HARNESS_EXIT();
 }

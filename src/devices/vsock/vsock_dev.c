@@ -348,7 +348,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	/* 5.10.3: seqpacket sockets; the TSI proxy carries UDP over them. */
 	.features = 1ull << VIRTIO_VSOCK_F_SEQPACKET,
 	.num_queues = 3,
-	.queue_max_size = VSOCK_QUEUE_SIZE,
+	.queue_max_size = VSOCK_QUEUE_MAX_SIZE, .queue_offer_size = VSOCK_QUEUE_SIZE,
 	.activate = vsock_activate,
 	.queue_notify = vsock_queue_notify,
 	.reset = vsock_reset,

@@ -12,7 +12,14 @@
 #define VSOCK_RX_Q 0
 #define VSOCK_TX_Q 1
 #define VSOCK_EVENT_Q 2
-#define VSOCK_QUEUE_SIZE 1024    /* QEMU's vhost-user-vsock-device uses 1024 */
+/*
+ * Rings offered to the driver: the Linux driver keeps every rx entry filled with a 4 KiB
+ * buffer of guest RAM, so 256 entries hold 1 MiB where 1024 held 4 MiB per VM; 256 is also
+ * what Firecracker's and libkrun's vsock devices offer. Accepted up to 1024, the size QEMU's
+ * vhost-user-vsock-device sets (tcg_vm).
+ */
+#define VSOCK_QUEUE_SIZE 256
+#define VSOCK_QUEUE_MAX_SIZE 1024
 
 #define VSOCK_HOST_CID 2
 #define VSOCK_HDR_LEN ((uint32_t)sizeof(struct virtio_vsock_hdr))
