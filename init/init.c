@@ -200,6 +200,24 @@ static void loopback_up(void)
 	close(fd);
 }
 
+/*
+ * Free page reporting (virtio-balloon) hands the host only free blocks of at least
+ * page_reporting_order: 4 MiB (pageblock order) by default in this kernel, so memory that
+ * programs free in smaller pieces stays resident on the host. With 256 KiB (order 6), a guest
+ * after 20 s of heap churn and 12 s idle left tcg_vm's tree at 149-158 MiB PSS against 218-226,
+ * at the same CPU time (docs/startup.md). The balloon driver resets the value when it
+ * registers, which it has done by now; the file is absent without page reporting.
+ */
+#define PAGE_REPORTING_ORDER 6
+
+static void tune_page_reporting(void)
+{
+	static const char path[] = "/sys/module/page_reporting/parameters/page_reporting_order";
+
+	if (access(path, F_OK) == 0 && sysfs_write_int(path, PAGE_REPORTING_ORDER))
+		log_debug("%s: %m", path);
+}
+
 /* Without an RTC (or kvm-clock) the guest starts in 1970: take the host's time instead. */
 static void set_clock(const struct config *cfg)
 {
@@ -223,6 +241,7 @@ int main(void)
 	ensure_stdio();
 	if (r)
 		finish(1);
+	tune_page_reporting();
 	config_init(&cfg);
 	load_config(&cfg);
 	if (cfg.hostname && sethostname(cfg.hostname, strlen(cfg.hostname)))

@@ -82,21 +82,25 @@ static void set_virtiofs_readahead(const char *path)
 	char bdi[64];
 	struct statfs sfs;
 	struct stat st;
-	int fd, n;
 
 	if (statfs(path, &sfs) || sfs.f_type != FUSE_SUPER_MAGIC || stat(path, &st))
 		return;
 	snprintf(bdi, sizeof(bdi), "/sys/class/bdi/%u:%u/read_ahead_kb", major(st.st_dev),
 		 minor(st.st_dev));
-	fd = open(bdi, O_WRONLY | O_CLOEXEC);
-	if (fd < 0) {
-		log_debug("readahead of %s: open %s: %m", path, bdi);
-		return;
-	}
-	n = dprintf(fd, "%d\n", VIRTIOFS_READAHEAD_KB);
-	if (n < 0)
-		log_debug("readahead of %s: %m", path);
+	if (sysfs_write_int(bdi, VIRTIOFS_READAHEAD_KB))
+		log_debug("readahead of %s: %s: %m", path, bdi);
+}
+
+int sysfs_write_int(const char *path, int value)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (dprintf(fd, "%d\n", value) < 0)
+		ret = -errno;
 	close(fd);
+	return ret;
 }
 
 int mounts_system(void)

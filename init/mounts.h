@@ -12,5 +12,7 @@ int mounts_system(void);
 /* Mounts each mount=TAG:PATH record as virtio-fs, creating PATH; virtio-fs mounts (these
  * and a virtio-fs root) get a 1 MiB readahead window. */
 int mounts_volumes(const struct config *c);
+/* Writes "VALUE\n" to a sysfs (or procfs) file: 0 or -errno (errno set too). */
+int sysfs_write_int(const char *path, int value);
 
 #endif
