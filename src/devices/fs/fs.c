@@ -187,7 +187,7 @@ static ssize_t vfile_ok(struct fs_req *req)
 }
 
 #define OP(code, f, in, out, ...) \
-	[code] = { .fn = f, .in_size = in, .out_size = out, .name = #code + sizeof("FUSE_") - 1, \
+	[code] = { .fn = f, .in_size = in, .out_size = out, .name = &(#code)[sizeof("FUSE_") - 1], \
 		   __VA_ARGS__ }
 static const struct fs_op ops[] = {
 	OP(FUSE_INIT, do_init, 16, sizeof(struct fuse_init_out)),
