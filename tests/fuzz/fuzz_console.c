@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "devices/console.h"
+#include "fuzz_evloop.h"
 #include "fuzz_util.h"
-#include "util/evloop.c"
 #include "util/log.h"
 #include "virtio/device.h"
 
@@ -424,21 +424,6 @@ static void act_host_output(uint8_t a)
 		read_outputs();
 }
 
-/* What evloop_run does in one round, without waiting. */
-static void pump(struct evloop *loop)
-{
-	struct epoll_event events[32];
-	int n = epoll_wait(loop->epfd, events, 32, 0);
-
-	for (int i = 0; i < n; i++) {
-		struct watch *w = events[i].data.ptr;
-
-		if (w && !w->dead)
-			w->fn(w->opaque, events[i].events);
-	}
-	free_watches(loop, false);
-}
-
 static void create_device(void)
 {
 	int dev_in, dev_out, dev_port_in, dev_pipe_out, dev_sock_out;
@@ -553,7 +538,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 16384)
 		return 0;
-	fds_before = fuzz_count_fds();
+	fds_before = t_open_fds();
 	for (unsigned int i = 0; i < 2; i++) {
 		to_guest[i].len = to_guest[i].seen = 0;
 		from_guest[i].len = from_guest[i].seen = 0;

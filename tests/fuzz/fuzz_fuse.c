@@ -340,7 +340,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	signal(SIGXFSZ, SIG_IGN);
 	/* A fresh server on a fresh tree: node ids and handles come out the same every run. */
 	reset_share();
-	fds_before = fuzz_count_fds();
+	fds_before = t_open_fds();
 	cfg.read_only = size && (data[0] & 0x80);
 	if (fs_create(&cfg, &fs))
 		die("fs_create");

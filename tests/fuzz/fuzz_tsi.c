@@ -278,7 +278,7 @@ static void check_request(const uint8_t *buf, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct krun_tsi_dgram h;
-	int fds_before = fuzz_count_fds();
+	int fds_before = t_open_fds();
 
 	if (size < 1 || size > 1 + REQ_SIZE + KRUN_TSI_PATH_MAX + 64)
 		return 0;

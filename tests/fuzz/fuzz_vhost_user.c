@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2], memfd;
 	uint16_t kicks[64];
 	unsigned int nkicks = 0;
-	int fds_before = fuzz_count_fds();
+	int fds_before = t_open_fds();
 
 	if (size < 3 || size > 16384)
 		return 0;

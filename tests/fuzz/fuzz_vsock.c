@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "devices/vsock/vsock.h"
+#include "fuzz_evloop.h"
 #include "fuzz_util.h"
-#include "util/evloop.c"
 #include "util/log.h"
 #include "virtio/device.h"
 
@@ -175,21 +175,6 @@ static size_t act_host(uint8_t a, const uint8_t *p, size_t n)
 		}
 		return 0;
 	}
-}
-
-/* What evloop_run does in one round, without waiting. */
-static void pump(struct evloop *loop)
-{
-	struct epoll_event events[32];
-	int n = epoll_wait(loop->epfd, events, 32, 0);
-
-	for (int i = 0; i < n; i++) {
-		struct watch *w = events[i].data.ptr;
-
-		if (w && !w->dead)
-			w->fn(w->opaque, events[i].events);
-	}
-	free_watches(loop, false);
 }
 
 static int start(struct virtio_dev *dev, bool seqpacket)
@@ -376,7 +361,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 16384)
 		return 0;
 	drain_host();
-	fds_before = fuzz_count_fds();
+	fds_before = t_open_fds();
 	loop = evloop_create();
 	if (!loop || virtio_vsock_create(&cfg, &dev))
 		abort();

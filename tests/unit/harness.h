@@ -2,9 +2,10 @@
 #ifndef KRUN_TESTS_HARNESS_H
 #define KRUN_TESTS_HARNESS_H
 
-#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "../open_fds.h"
 
 static int harness_failed_checks;
 static const char *harness_current;
@@ -37,19 +38,5 @@ static const char *harness_current;
 } while (0)
 
 #define HARNESS_EXIT() (harness_failed_checks ? 1 : 0)
-
-/* Entries of /proc/self/fd (., .. and the listing's own fd included): compare two counts. */
-static inline int t_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 #endif
