@@ -369,14 +369,10 @@ static size_t act_rx(uint8_t a, const uint8_t *p, size_t n)
 
 static size_t act_poke(const uint8_t *p, size_t n)
 {
-	uint16_t off;
-	size_t len;
+	size_t took = fuzz_poke_ram(ram, RAM_SIZE, p, n);
 
-	if (n < 3)
+	if (!took)
 		return n;
-	off = (uint16_t)(p[0] | p[1] << 8);
-	len = p[2] < n - 3 ? p[2] : n - 3;
-	memcpy(ram + off, p + 3, off + len > RAM_SIZE ? RAM_SIZE - off : len);
 	/* The guest may have rewritten the rings: stop trusting our bookkeeping. */
 	for (unsigned int q = 0; q < NQ; q++) {
 		struct vring_used *used = at(ring_gpa(q, 2));
@@ -389,7 +385,7 @@ static size_t act_poke(const uint8_t *p, size_t n)
 	}
 	for (unsigned int q = 0; q < NQ; q++)
 		kick(q);
-	return 3 + len;
+	return took;
 }
 
 static size_t act_host_input(uint8_t a, const uint8_t *p, size_t n)

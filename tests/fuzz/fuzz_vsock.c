@@ -319,16 +319,10 @@ static size_t act_rx(struct virtio_dev *dev, uint8_t a, const uint8_t *p, size_t
 
 static size_t act_poke(struct virtio_dev *dev, const uint8_t *p, size_t n)
 {
-	uint16_t off;
-	size_t len;
+	size_t took = fuzz_poke_ram(ram, RAM_SIZE, p, n);
 
-	if (n < 3)
+	if (!took)
 		return n;
-	off = (uint16_t)(p[0] | p[1] << 8);
-	len = p[2] < n - 3 ? p[2] : n - 3;
-	if (off + len > RAM_SIZE)
-		len = RAM_SIZE - off;
-	memcpy(ram + off, p + 3, len);
 	/* The guest may have rewritten the used rings too: stop trusting our bookkeeping. */
 	for (unsigned int q = 0; q < 3; q++) {
 		struct vring_used *used = (void *)(ram + (rings[q].base + 0x300 - RAM_GPA));
@@ -341,7 +335,7 @@ static size_t act_poke(struct virtio_dev *dev, const uint8_t *p, size_t n)
 		rings[0].posted[i] = BUF_SLOT;
 	dev->ops->queue_notify(dev, 1);
 	dev->ops->queue_notify(dev, 0);
-	return 3 + (p[2] < n - 3 ? p[2] : n - 3);
+	return took;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
